@@ -1,0 +1,43 @@
+# any2capins — every target creates and reuses .venv by itself.
+PY      ?= $(shell command -v python3.11 || command -v python3)
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+RUN     ?= runs/demo
+CLIPS   ?= examples/clips
+CONFIG  ?= pipelines/demo.yaml
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+CLI     := $(BIN)/any2capins
+
+.PHONY: install demo test lint ingest extract captions shortprompts review export bench schemas clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	# CPU torch from this machine's wheel first, so nothing pulls a CUDA build; no torchvision.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[pipeline,dev]'
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job, end to end, on the bundled example clips (RUN=... to choose the run folder).
+demo: install
+	$(CLI) ingest $(CLIPS) --out $(RUN) --config $(CONFIG)
+	@echo "demo outputs in $(RUN)/ : clips/ (probed clips), _errors/, _done/, run.json, logs/"
+
+## Lint and the whole test suite (offline).
+test: install
+	$(BIN)/ruff check any2capins tests bench
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check any2capins tests bench
+
+ingest: install
+	$(CLI) ingest $(CLIPS) --out $(RUN) --config pipelines/ingest.yaml
+
+bench: install
+	$(BIN)/python bench/decode.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Ingest: discover clips (folder, glob, manifest; local or s3://) and probe each one."""

@@ -1,0 +1,115 @@
+"""The ingest stage: hash and probe each discovered clip, write `clips/` shards.
+
+`plan_ingest` persists the source listing with its shard assignment in
+`RUN_DIR/ingest/sources.parquet`, so a resumed or repeated run assigns every clip to the same
+shard (no duplicates, no gaps); clips that appear later in SRC are appended as new shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+
+from any2capins.config.ingest import IngestConfig
+from any2capins.errors import DecodeError, InputError
+from any2capins.ingest.sources import discover
+from any2capins.io import fs
+from any2capins.io.probe import probe
+from any2capins.io.shards import ShardStore
+from any2capins.models.clips import ClipRecord, SourceRecord
+from any2capins.runtime.stage import Failure, ShardTask, Stage
+
+log = logging.getLogger(__name__)
+LISTING = "ingest/sources.parquet"
+
+
+def clip_id_for(content_sha256: str, span: tuple[float, float] | None = None) -> str:
+    """Deterministic clip id: content hash, plus the span when cut from a longer video."""
+    if span is None:
+        return content_sha256[:16]
+    key = f"{content_sha256}:{span[0]:.3f}-{span[1]:.3f}"
+    return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def sha256_file(path: str, chunk_mb: int = 8) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with Path(path).open("rb") as f:
+        while chunk := f.read(chunk_mb << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+class ProbeStage(Stage[SourceRecord, ClipRecord]):
+    name = "ingest"
+    input_model = SourceRecord
+    output_model = ClipRecord
+    output_dir = "clips"
+
+    def __init__(self, config: IngestConfig) -> None:
+        super().__init__(config.resources)
+        self.config = config
+        self.cache_dir = str(Path(tempfile.gettempdir()) / "any2capins-cache")
+
+    def item_key(self, item: SourceRecord) -> tuple[str | None, str]:
+        return None, item.uri
+
+    def process_batch(self, batch: Sequence[SourceRecord]) -> list[ClipRecord | Failure]:
+        return [self._one(item) for item in batch]
+
+    def _one(self, item: SourceRecord) -> ClipRecord | Failure:
+        try:
+            path = fs.local_copy(item.uri, self.cache_dir)
+            digest, size = sha256_file(path, self.config.hash_chunk_mb)
+        except (OSError, pa.ArrowException) as exc:
+            return Failure("UnreadableFile", f"cannot read {item.uri}: {exc}")
+        if size == 0:
+            return Failure("EmptyFile", "file is empty (0 bytes)")
+        try:
+            p = probe(path)
+        except DecodeError as exc:
+            return Failure("DecodeError", str(exc))
+        return ClipRecord(
+            clip_id=clip_id_for(digest), uri=item.uri, size_bytes=size, content_sha256=digest,
+            container=p.container, codec=p.codec, duration_s=p.duration_s, fps=p.fps,
+            num_frames=p.num_frames, width=p.width, height=p.height, rotation=p.rotation,
+            has_audio=p.has_audio, probe_backend=p.backend,
+        )
+
+
+def plan_ingest(src: str, run_dir: str, config: IngestConfig) -> list[ShardTask]:
+    """Shard tasks for SRC, reusing (and extending) the persisted listing of RUN_DIR."""
+    listing = discover(src, config.extensions)
+    store = ShardStore(run_dir)
+    known: dict[str, tuple[int, int]] = {}
+    if store.exists(LISTING):
+        table = fs.read_table(store.root.join(LISTING))
+        for uri, index, shard in zip(*(table.column(c).to_pylist()
+                                       for c in ("uri", "index", "shard")), strict=True):
+            known[uri] = (index, shard)
+    new = [u for u in listing.uris if u not in known]
+    if known and new:
+        log.info("%d new clip(s) since the last ingest of this run; appended as new shards", len(new))
+    next_index = max((i for i, _ in known.values()), default=-1) + 1
+    next_shard = max((s for _, s in known.values()), default=-1) + 1
+    for k, uri in enumerate(new):
+        known[uri] = (next_index + k, next_shard + k // config.clips_per_shard)
+    if new or not store.exists(LISTING):
+        rows = sorted(known.items(), key=lambda kv: kv[1][0])
+        store.write_table(LISTING, pa.table({
+            "uri": [u for u, _ in rows],
+            "index": [i for _, (i, _) in rows],
+            "shard": [s for _, (_, s) in rows],
+        }))
+    if not known:
+        raise InputError(f"no clips found in {src}")
+    by_shard: dict[int, list[SourceRecord]] = {}
+    for uri, (index, shard) in sorted(known.items(), key=lambda kv: kv[1][0]):
+        by_shard.setdefault(shard, []).append(SourceRecord(uri=uri, index=index))
+    return [ShardTask(index=s, rows=tuple(rows)) for s, rows in sorted(by_shard.items())]

@@ -1,0 +1,1 @@
+"""Storage and decoding: filesystems, Parquet shards, Arrow schemas, video probe and frames."""

@@ -1,0 +1,64 @@
+"""Records every stage shares: the base record, error rows, completion records."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Record(BaseModel):
+    """Base of every row model. Frozen: stages build new records instead of mutating inputs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class ErrorRecord(Record):
+    """One item a stage could not process. For every stage: inputs = outputs + error rows."""
+
+    stage: str
+    shard: int
+    clip_id: str | None = Field(None, description="None when the clip never got an id (ingest).")
+    uri: str
+    error_class: str = Field(description="Exception class name, e.g. DecodeError.")
+    message: str
+    retriable: bool = False
+    attempts: int = 1
+    detail: str | None = Field(None, description="Extra data, e.g. a raw LLM completion.")
+    time: datetime = Field(default_factory=utc_now)
+
+
+class TokenUsage(Record):
+    """Tokens spent by LLM calls (all attempts, retries included)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    calls: int = 0
+    cached_calls: int = 0
+
+    def __add__(self, other: TokenUsage) -> TokenUsage:
+        return TokenUsage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            calls=self.calls + other.calls,
+            cached_calls=self.cached_calls + other.cached_calls,
+        )
+
+
+class ShardDone(Record):
+    """Completion record of one (stage, shard). A shard is done iff this record exists."""
+
+    stage: str
+    shard: int
+    input_rows: int
+    output_rows: int
+    error_rows: int
+    started: datetime
+    finished: datetime
+    seconds: float
+    worker: str = Field(description="Host and process that wrote the shard.")
+    usage: TokenUsage | None = None

@@ -1,0 +1,75 @@
+"""Run records and logging for one command on a run folder.
+
+`RUN_DIR/run.json` holds the latest command's resolved config (secrets never enter config:
+keys are read from the environment by name); every command also leaves
+`RUN_DIR/_runs/<time>-<command>.json` with its summaries, and a log file in `RUN_DIR/logs/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from any2capins import __version__
+from any2capins.config import PipelineConfig
+from any2capins.io import fs
+from any2capins.io.shards import ShardStore
+
+
+class RunContext:
+    def __init__(self, run_dir: str, command: str, config: PipelineConfig) -> None:
+        self.run_dir = run_dir
+        self.command = command
+        self.config = config
+        self.store = ShardStore(run_dir)
+        self.stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        self.started = time.time()
+        self.summaries: list[dict[str, Any]] = []
+        self.log_path = self._setup_logging()
+        self.store.write_json("run.json", self._record())
+
+    def _setup_logging(self) -> str:
+        loc = self.store.root
+        base = Path(loc.path) if loc.is_local else Path.cwd() / "any2capins-logs"
+        path = base / "logs" / f"{self.stamp}-{self.command}.log"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root = logging.getLogger()
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+        return str(path)
+
+    def _record(self) -> dict[str, Any]:
+        return {
+            "command": self.command,
+            "argv": [a for a in sys.argv[1:]],
+            "version": __version__,
+            "python": platform.python_version(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
+            "run_dir": self.run_dir,
+            "config": self.config.redacted(),
+            "summaries": self.summaries,
+        }
+
+    def add_summary(self, summary: Any) -> None:
+        data = asdict(summary) if hasattr(summary, "__dataclass_fields__") else dict(summary)
+        if "usage" in data and hasattr(summary, "usage"):
+            data["usage"] = summary.usage.model_dump()
+        self.summaries.append(data)
+        logging.getLogger("any2capins").info("%s", summary.line() if hasattr(summary, "line") else data)
+
+    def finish(self) -> None:
+        record = self._record()
+        record["seconds"] = round(time.time() - self.started, 3)
+        self.store.write_json(f"_runs/{self.stamp}-{self.command}.json", record)
+
+
+def output_paths(run_dir: str, *dirs: str) -> list[str]:
+    root = fs.resolve(run_dir)
+    return [root.join(d).uri() for d in dirs]

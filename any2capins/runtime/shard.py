@@ -1,0 +1,94 @@
+"""Processing one shard: read inputs, run batches, turn failures into rows, write atomically.
+
+Shared by every executor so that in-process and Ray runs produce identical shards.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Sequence
+
+from pydantic import BaseModel
+
+from any2capins.errors import StageError
+from any2capins.io.shards import ShardStore
+from any2capins.models.common import ErrorRecord, ShardDone, utc_now
+from any2capins.runtime.stage import Failure, ShardTask, Stage
+
+
+def worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def load_inputs(stage: Stage, store: ShardStore, task: ShardTask) -> list[BaseModel]:
+    if task.rows is not None:
+        return list(task.rows)
+    if task.input_dir is None:
+        raise StageError(f"{stage.name}: shard {task.index} has neither rows nor an input folder")
+    return list(store.read_shard(task.input_dir, task.index, stage.input_model))
+
+
+def run_batch(stage: Stage, batch: Sequence[BaseModel], max_retries: int) -> list[object]:
+    """Results for a batch; a batch that raises is split so one bad item fails alone."""
+    try:
+        results = list(stage.process_batch(batch))
+        if len(results) != len(batch):
+            raise StageError(
+                f"{stage.name}.process_batch returned {len(results)} results for {len(batch)} items"
+            )
+    except Exception as exc:  # noqa: BLE001 - any item error must become data, not a crash
+        if len(batch) == 1:
+            return [Failure.from_exception(exc)]
+        return [r for item in batch for r in run_batch(stage, [item], max_retries)]
+    return [_retry(stage, item, res, max_retries) for item, res in zip(batch, results, strict=True)]
+
+
+def _retry(stage: Stage, item: BaseModel, res: object, max_retries: int) -> object:
+    attempts = 1
+    while isinstance(res, Failure) and res.retriable and attempts <= max_retries:
+        attempts += 1
+        res = run_batch(stage, [item], 0)[0]
+    if isinstance(res, Failure) and attempts > 1:
+        return Failure(res.error_class, res.message, res.retriable, res.detail, attempts)
+    return res
+
+
+def process_shard(
+    stage: Stage, store: ShardStore, task: ShardTask, max_retries: int = 1
+) -> ShardDone:
+    """Process and write one shard; returns its completion record."""
+    started, t0 = utc_now(), time.perf_counter()
+    items = load_inputs(stage, store, task)
+    outputs: list[BaseModel] = []
+    errors: list[ErrorRecord] = []
+    size = stage.resources.batch_size
+    for start in range(0, len(items), size):
+        batch = items[start : start + size]
+        for item, res in zip(batch, run_batch(stage, batch, max_retries), strict=True):
+            if isinstance(res, Failure):
+                errors.append(_error_row(stage, task.index, item, res))
+            elif isinstance(res, stage.output_model):
+                outputs.append(res)
+            else:
+                errors.append(_error_row(stage, task.index, item, Failure(
+                    "StageError", f"expected {stage.output_model.__name__}, got {type(res).__name__}"
+                )))
+    done = ShardDone(
+        stage=stage.name, shard=task.index, input_rows=len(items), output_rows=len(outputs),
+        error_rows=len(errors), started=started, finished=utc_now(),
+        seconds=round(time.perf_counter() - t0, 4), worker=worker_id(), usage=stage.take_usage(),
+    )
+    store.write_shard(output_dir=stage.output_dir, model=stage.output_model, index=task.index,
+                      rows=outputs, errors=errors, done=done)
+    return done
+
+
+def _error_row(stage: Stage, shard: int, item: BaseModel, failure: Failure) -> ErrorRecord:
+    clip_id, uri = stage.item_key(item)
+    return ErrorRecord(
+        stage=stage.name, shard=shard, clip_id=clip_id, uri=uri,
+        error_class=failure.error_class, message=failure.message[:2000],
+        retriable=failure.retriable, attempts=failure.attempts, detail=failure.detail,
+    )

@@ -1,0 +1,77 @@
+"""The stage protocol: a small typed unit that turns input records into output records.
+
+A stage declares its name, input/output record models, output folder and resources. Each worker
+builds the stage once, calls `setup()` once (load models there), then calls `process_batch()`
+on many batches. `process_batch` returns one result per input, in order: an output record or a
+`Failure`. Failures become error rows; they never stop a shard.
+"""
+
+from __future__ import annotations
+
+import traceback
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel
+
+from any2capins.config.base import StageResources
+from any2capins.models.common import TokenUsage
+
+InT = TypeVar("InT", bound=BaseModel)
+OutT = TypeVar("OutT", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why one item failed. `retriable` marks transient causes (timeouts, lost workers)."""
+
+    error_class: str
+    message: str
+    retriable: bool = False
+    detail: str | None = None
+    attempts: int = 1
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, *, retriable: bool = False) -> Failure:
+        tb = "".join(traceback.format_exception(exc, limit=6))
+        return cls(type(exc).__name__, str(exc) or repr(exc), retriable, detail=tb[-4000:])
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One unit of scheduling: input shard `index`, read from `input_dir` of the run folder, or
+    given inline as `rows` (ingest, whose inputs are the source listing)."""
+
+    index: int
+    input_dir: str | None = None
+    rows: tuple[BaseModel, ...] | None = None
+
+
+class Stage(ABC, Generic[InT, OutT]):
+    """Base class of every stage. Subclasses set the class variables and implement
+    `process_batch`; they override `setup` when they load a model."""
+
+    name: ClassVar[str]
+    input_model: ClassVar[type[BaseModel]]
+    output_model: ClassVar[type[BaseModel]]
+    output_dir: ClassVar[str]
+
+    def __init__(self, resources: StageResources) -> None:
+        self.resources = resources
+
+    def setup(self) -> None:  # noqa: B027 - optional hook, empty by default
+        """Load what the stage needs; called once per worker before the first batch."""
+
+    @abstractmethod
+    def process_batch(self, batch: Sequence[InT]) -> list[OutT | Failure]:
+        """One result per item of `batch`, in order."""
+
+    def item_key(self, item: InT) -> tuple[str | None, str]:
+        """(clip_id, uri) of an input item, for error rows."""
+        return getattr(item, "clip_id", None), str(getattr(item, "uri", ""))
+
+    def take_usage(self) -> TokenUsage | None:
+        """Token usage accumulated since the last call (LLM stages override this)."""
+        return None

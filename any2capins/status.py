@@ -1,0 +1,42 @@
+"""`any2capins status --run RUN_DIR`: per stage, shards done and rows/errors so far."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser("status", parents=[common], help="show what a run folder holds")
+    p.add_argument("--run", required=True, metavar="RUN_DIR")
+    p.set_defaults(handler=run)
+    c = subparsers.add_parser("config", parents=[common],
+                              help="print the resolved configuration as YAML and exit")
+    c.set_defaults(handler=show_config)
+
+
+def run(args: argparse.Namespace) -> int:
+    from any2capins.io import fs
+    from any2capins.io.shards import ShardStore
+
+    store = ShardStore(args.run)
+    stages = sorted(p.rsplit("/", 2)[-2] for p in fs.list_files(store.root.join("_done"), ".json"))
+    if not stages:
+        print(f"{args.run}: no completed shards yet")
+        return 0
+    for stage in sorted(set(stages)):
+        done = store.done_records(stage)
+        rows = sum(d.input_rows for d in done)
+        print(f"{stage:<14} shards done {len(done):>4}   rows {rows:>7}   "
+              f"ok {sum(d.output_rows for d in done):>7}   "
+              f"errors {sum(d.error_rows for d in done):>5}")
+    return 0
+
+
+def show_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from any2capins.config import load_config
+
+    config = load_config(args.config, args.overrides)
+    print(yaml.safe_dump(config.redacted(), sort_keys=False), end="")
+    return 0
