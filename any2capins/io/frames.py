@@ -1,19 +1,34 @@
 """The one frame sampler every stage uses.
 
 `sample_frames` picks frame indices (by target fps or by count), decodes them with decord's
-`get_batch` (resized inside the decoder when a resolution cap is set, which is cheaper than
-resizing after), applies display rotation, and returns uint8 RGB frames [T, H, W, 3] with their
-indices and timestamps.
+`get_batch` and returns uint8 RGB frames [T, H, W, 3] (display orientation) with their indices
+and timestamps. When the clip's metadata is known (a `ClipRecord`), the reader is opened once and
+frames are scaled inside the decoder, which is cheaper than scaling afterwards.
+
+decord applies the container's display rotation itself. Its in-decoder scaling is broken for
+90/270-degree rotated clips (wrong shape), so those are decoded at full size and scaled with
+OpenCV.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from any2capins.errors import DecodeError
+
+
+class VideoMeta(Protocol):
+    """What the sampler needs to know about a clip (ClipRecord satisfies it)."""
+
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    rotation: int
 
 
 @dataclass(frozen=True)
@@ -50,42 +65,66 @@ def pick_indices(
     return idx
 
 
-def _decode_size(width: int, height: int, max_side: int | None) -> tuple[int, int]:
-    """(w, h) to decode at, in stored (unrotated) orientation; -1 keeps the native size."""
+def target_size(width: int, height: int, max_side: int | None) -> tuple[int, int] | None:
+    """(w, h) after capping the longest side at `max_side`, or None when no scaling is needed."""
     if max_side is None or max(width, height) <= max_side:
-        return -1, -1
+        return None
     scale = max_side / max(width, height)
     # even sizes keep swscale happy with chroma-subsampled formats
     return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
 
 
-def sample_frames(
-    path: str, *, fps: float | None = None, count: int | None = None,
-    max_frames: int | None = None, max_side: int | None = None, rotation: int = 0,
-    indices: list[int] | None = None, num_threads: int = 0,
-) -> SampledFrames:
-    """Sample frames from a local video file. Raises DecodeError when decoding fails."""
+def _open(path: str, size: tuple[int, int] | None, num_threads: int):  # noqa: ANN202
     import decord
 
+    if size is None:
+        return decord.VideoReader(path, num_threads=num_threads)
+    return decord.VideoReader(path, num_threads=num_threads, width=size[0], height=size[1])
+
+
+def _resize(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return np.stack([cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in frames])
+
+
+def sample_frames(
+    path: str, *, fps: float | None = None, count: int | None = None,
+    max_frames: int | None = None, max_side: int | None = None,
+    indices: list[int] | None = None, meta: VideoMeta | None = None, num_threads: int = 0,
+) -> SampledFrames:
+    """Sample frames from a local video file. Raises DecodeError when decoding fails."""
     try:
-        probe_vr = decord.VideoReader(path, num_threads=1)
-        n, native_fps = len(probe_vr), float(probe_vr.get_avg_fps())
-        h0, w0 = probe_vr[0].shape[:2]
-        del probe_vr
+        scale_in_decoder = meta is not None and meta.rotation % 180 == 0
+        size = target_size(meta.width, meta.height, max_side) if meta is not None else None
+        vr = _open(path, size if scale_in_decoder else None, num_threads)
+        n, native_fps = len(vr), float(vr.get_avg_fps())
         if indices is None:
             indices = pick_indices(n, native_fps, fps=fps, count=count, max_frames=max_frames)
         bad = [i for i in indices if not 0 <= i < n]
         if bad:
             raise DecodeError(f"frame indices out of range 0..{n - 1}: {bad[:5]}")
-        dw, dh = _decode_size(w0, h0, max_side)
-        vr = decord.VideoReader(path, num_threads=num_threads, width=dw, height=dh)
-        frames = vr.get_batch(indices).asnumpy() if indices else np.zeros((0, 1, 1, 3), np.uint8)
+        if not indices:
+            raise DecodeError("no frames to sample")
+        frames = vr.get_batch(indices).asnumpy()
     except DecodeError:
         raise
     except Exception as exc:  # noqa: BLE001 - decord raises its own error types
-        raise DecodeError(f"decoding failed: {str(exc).splitlines()[0][:300]}") from None
-    if rotation % 360:
-        frames = np.ascontiguousarray(np.rot90(frames, k=-(rotation // 90), axes=(1, 2)))
-    size = (h0, w0) if rotation in (90, 270) else (w0, h0)
+        raise DecodeError(f"decoding failed: {decoder_message(exc)}") from None
+    if meta is not None:
+        source = (meta.width, meta.height)
+    else:
+        source = (int(frames.shape[2]), int(frames.shape[1]))
+        size = target_size(*source, max_side)
+    if size is not None and (frames.shape[2], frames.shape[1]) != size:
+        frames = _resize(frames, size)
     stamps = [round(i / native_fps, 6) if native_fps else 0.0 for i in indices]
-    return SampledFrames(list(indices), stamps, frames, (int(size[0]), int(size[1])))
+    return SampledFrames(list(indices), stamps, np.ascontiguousarray(frames), source)
+
+
+def decoder_message(exc: BaseException) -> str:
+    """First line of a decoder error without decord's time stamp and source path prefix."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if "Check failed" in text or text.startswith("["):
+        text = text.rsplit(") ", 1)[-1] if ") " in text else text
+    return text[:300]

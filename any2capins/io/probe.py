@@ -1,5 +1,8 @@
 """Probe a clip: frame count, fps, size and container facts.
 
+Rotation: `rotation` is the counter-clockwise display rotation in degrees (0/90/180/270) from
+the container's display matrix; width/height are display (rotated) sizes.
+
 decord gives frame count, fps and frame size (and proves the stream decodes: frame 0 is
 decoded). Container facts decord does not expose (codec name, audio stream, display rotation)
 come from PyAV's demuxer header and first frame. Where decord cannot open a file at all, PyAV
@@ -12,6 +15,7 @@ import logging
 from dataclasses import dataclass
 
 from any2capins.errors import DecodeError
+from any2capins.io.frames import decoder_message
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +55,8 @@ def _header(path: str) -> _Header:
         rotation = 0
         try:
             first = next(c.decode(video=0))
-            rotation = int(round(-float(getattr(first, "rotation", 0) or 0))) % 360
+            # PyAV reports the display matrix's counter-clockwise angle (e.g. -90, 90, -180)
+            rotation = int(round(float(getattr(first, "rotation", 0) or 0))) % 360
         except (StopIteration, av.FFmpegError):
             rotation = 0
         rate = vs.average_rate or vs.guessed_rate or vs.base_rate
@@ -82,7 +87,7 @@ def probe(path: str) -> ProbeResult:
     try:
         return _probe_decord(path, header)
     except Exception as exc:  # noqa: BLE001 - fall back to PyAV for anything decord rejects
-        decord_err = f"decord: {str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}"
+        decord_err = f"decord: {decoder_message(exc)}"
     if header is None:
         raise DecodeError(f"cannot open video ({decord_err}; {header_err})")
     try:
@@ -102,9 +107,9 @@ def _probe_decord(path: str, header: _Header | None) -> ProbeResult:
         raise DecodeError("decord found no frames")
     frame = vr[0].asnumpy()
     fps = float(vr.get_avg_fps()) or (header.fps if header else 0.0)
-    h, w = int(frame.shape[0]), int(frame.shape[1])
+    # decord applies the display rotation itself: its frames are already display-oriented
+    dh, dw = int(frame.shape[0]), int(frame.shape[1])
     rotation = header.rotation if header else 0
-    dw, dh = _display(w, h, rotation)
     return ProbeResult(
         container=header.container if header else "unknown",
         codec=header.codec if header else "unknown",

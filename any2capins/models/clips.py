@@ -30,7 +30,8 @@ class ClipRecord(Record):
     num_frames: int
     width: int = Field(description="Display width (after rotation).")
     height: int = Field(description="Display height (after rotation).")
-    rotation: int = Field(0, description="Clockwise display rotation in degrees (0/90/180/270).")
+    rotation: int = Field(0, description="Counter-clockwise display rotation (0/90/180/270) "
+                          "from the container; sampled frames are display-oriented.")
     has_audio: bool
     probe_backend: str = Field(description="'decord' or 'pyav' (fallback).")
     span_start_s: float | None = None
