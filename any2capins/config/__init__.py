@@ -16,11 +16,13 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from any2capins.config.base import RuntimeConfig, StageResources, StrictModel
+from any2capins.config.captions import CaptionsConfig
 from any2capins.config.ingest import IngestConfig
 from any2capins.config.sampling import SamplingConfig
 from any2capins.errors import ConfigError
 
 __all__ = [
+    "CaptionsConfig",
     "ConfigError",
     "IngestConfig",
     "PipelineConfig",
@@ -39,6 +41,7 @@ class PipelineConfig(StrictModel):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    captions: CaptionsConfig = Field(default_factory=CaptionsConfig)
 
     def redacted(self) -> dict[str, Any]:
         """JSON-ready dict without secrets (secret values are never held in config; this also
