@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from any2capins.models.common import Record
+from any2capins.models.common import Record, TokenUsage
 
 SECTIONS: tuple[str, ...] = ("dense", "main_object", "background", "camera", "style", "action")
 SECTION_TITLES: dict[str, str] = {
@@ -94,3 +94,62 @@ class MergedCaption(Record):
         if self.missing:
             return None
         return StructuredCaption(**{name: getattr(self, name) for name in SECTIONS})
+
+
+# -- records of the section writers (captions/sections/) -----------------------------------------
+# Added by the captions stage; the contract above is unchanged.
+
+
+class SectionResult(Record):
+    """One section of one clip as a writer produced it."""
+
+    section: str = Field(description="One of SECTIONS.")
+    status: str = Field(description="'ok' (text written) or 'not_generated' (backend cannot).")
+    text: str | None = Field(None, description="The section text (the output model's caption).")
+    data_json: str | None = Field(None, description="The validated structured answer as JSON.")
+    source: str = Field(description="'openai' or 'rules'.")
+    prompt_version: str | None = Field(None, description="'<version>+<file hash>' of the prompt.")
+    cache_key: str | None = Field(None, description="Hash keying the call in the cache.")
+    cached: bool = Field(False, description="True when the answer came from the cache.")
+    attempts: int = Field(0, description="HTTP requests made for this section (retries included).")
+    usage: TokenUsage = Field(default_factory=TokenUsage, description="Tokens of every attempt.")
+
+
+class TrackSummary(Record):
+    """Movement of one pose track, as fed to the action writer."""
+
+    track_id: int
+    frames: int = Field(description="Frames the track is visible in.")
+    sentence: str = Field(description="E.g. 'person 1 moves right quickly, visible 90% of the clip'.")
+
+
+class CaptionDigest(Record):
+    """What the conditions and the frames say about a clip, for the writers and the checks.
+    A field is None when its condition is absent (not extracted, or failed for the clip)."""
+
+    conditions: list[str] = Field(default_factory=list, description="Conditions found.")
+    camera_status: str | None = Field(None, description="Status of the camera solve.")
+    camera_sentence: str | None = Field(None, description="Camera motion description.")
+    camera_motions: list[str] = Field(default_factory=list, description="Motion labels.")
+    people_tracks: int | None = Field(None, description="Pose tracks in the clip.")
+    people_max_visible: int | None = Field(None, description="Most tracks in one frame.")
+    tracks: list[TrackSummary] = Field(default_factory=list)
+    ref_crops: int | None = Field(None, description="Reference crops of the clip.")
+    ref_labels: list[str] = Field(default_factory=list, description="Class of each crop.")
+    brightness: float = Field(description="Mean luma of the sampled frames, 0..1.")
+    contrast: float = Field(description="Std of luma, 0..1.")
+    saturation: float = Field(description="Mean HSV saturation, 0..1.")
+    warmth: float = Field(description="Mean (R - B), -1..1; > 0 is warm.")
+    style_words: list[str] = Field(default_factory=list, description="Words from the stats.")
+
+
+class ClipSections(Record):
+    """One row of captions/sections/: the six section results of one clip."""
+
+    clip_id: str
+    uri: str
+    backend: str = Field(description="'openai' or 'rules'.")
+    model: str | None = None
+    sections: list[SectionResult]
+    digest: CaptionDigest
+    usage: TokenUsage = Field(default_factory=TokenUsage, description="Sum over sections.")
