@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from any2capins.config.base import RuntimeConfig, StageResources, StrictModel
 from any2capins.config.captions import CaptionsConfig
+from any2capins.config.conditions import DepthConfig, PoseConfig, RefsConfig
 from any2capins.config.ingest import IngestConfig
 from any2capins.config.sampling import SamplingConfig
 from any2capins.errors import ConfigError
@@ -41,6 +42,9 @@ class PipelineConfig(StrictModel):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    depth: DepthConfig = Field(default_factory=DepthConfig)
+    pose: PoseConfig = Field(default_factory=PoseConfig)
+    refs: RefsConfig = Field(default_factory=RefsConfig)
     captions: CaptionsConfig = Field(default_factory=CaptionsConfig)
 
     def redacted(self) -> dict[str, Any]:

@@ -1,0 +1,108 @@
+"""Records of the condition stages: `conditions/depth/`, `conditions/pose/`, `conditions/refs/`.
+
+Coordinates (boxes, keypoints) are pixels of the clip's full-resolution display frame
+(`ClipRecord.width` x `ClipRecord.height`), whatever resolution the stage decoded at.
+Boxes are [x1, y1, x2, y2]. `frame_indices` are frame numbers of the source clip.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from any2capins.models.common import Record
+
+
+class ConditionBase(Record):
+    clip_id: str
+    uri: str
+    model: str = Field(description="Model id or folder that produced the output.")
+    tiny_model: bool = Field(description="True when made with tiny random test models: "
+                             "the values are meaningless.")
+    frame_indices: list[int] = Field(description="Source frame numbers of the sampled frames.")
+    timestamps: list[float] = Field(description="Seconds from the clip start, per sampled frame.")
+    seconds: float = Field(description="Wall time spent on this clip (decode + models).")
+
+
+class DepthStats(Record):
+    """Statistics of the restored depth over all frames of a clip."""
+
+    min: float
+    max: float
+    mean: float
+    std: float
+    p05: float
+    p95: float
+
+
+class DepthRecord(ConditionBase):
+    """Per clip: one 16-bit PNG per sampled frame. Restore frame i as
+    `depth = scale_min[i] + png_u16 / 65535 * (scale_max[i] - scale_min[i])` (float32); the
+    quantisation step is `(scale_max[i] - scale_min[i]) / 65535`. Depth Anything predicts
+    relative inverse depth (larger = nearer), with no metric unit."""
+
+    kind: str = Field("relative_inverse_depth", description="What the values mean.")
+    encoding: str = Field("png16", description="'png16': 16-bit grayscale PNG per frame.")
+    width: int = Field(description="Stored depth map width in pixels.")
+    height: int = Field(description="Stored depth map height in pixels.")
+    depth_png: list[bytes] = Field(description="Encoded depth map per sampled frame.")
+    scale_min: list[float] = Field(description="Depth value of PNG level 0, per frame.")
+    scale_max: list[float] = Field(description="Depth value of PNG level 65535, per frame.")
+    stats: DepthStats
+
+
+class PoseTrack(Record):
+    """One person over time. Arrays are aligned with the clip's sampled frames (length T);
+    frames where the track is absent have `present=False`, a zero box and zero keypoints."""
+
+    track_id: int = Field(description="Stable within the clip, numbered from 0.")
+    present: list[bool] = Field(description="[T] whether the person was detected in frame t.")
+    boxes: list[list[float]] = Field(description="[T, 4] person box, xyxy pixels.")
+    box_scores: list[float] = Field(description="[T] detector score (0 when absent).")
+    keypoints: list[list[list[float]]] = Field(description="[T, K, 3] x, y, score.")
+    coverage: float = Field(description="Share of the clip's sampled frames with the person.")
+    mean_box_score: float = Field(description="Mean detector score where present.")
+    mean_keypoint_score: float = Field(description="Mean keypoint score where present.")
+    quality: float = Field(description="coverage * mean_box_score * mean_keypoint_score.")
+
+
+class PoseRecord(ConditionBase):
+    """Per clip: pose tracks. Zero tracks (no people) is a valid result."""
+
+    backend: str = Field(description="'vitpose' or 'mmpose'.")
+    detector: str = Field(description="Person detector model id or folder.")
+    width: int = Field(description="Coordinate frame width (display pixels).")
+    height: int = Field(description="Coordinate frame height (display pixels).")
+    keypoint_names: list[str] = Field(description="[K] names, e.g. the 17 COCO keypoints.")
+    tracks: list[PoseTrack]
+
+
+class RefCrop(Record):
+    """The best crop of one tracked subject."""
+
+    track_id: int
+    label: str = Field(description="Detector class name, e.g. 'person'.")
+    frame_index: int = Field(description="Source frame number the crop comes from.")
+    timestamp: float
+    box: list[float] = Field(description="Subject box, xyxy display pixels.")
+    crop_box: list[float] = Field(description="Cropped region (box plus margin, clipped).")
+    score: float = Field(description="Detector score of the chosen box.")
+    sharpness: float = Field(description="Laplacian variance of the crop (grayscale).")
+    area_frac: float = Field(description="Box area / frame area.")
+    edge_cut: bool = Field(description="Box touches the frame border.")
+    quality: float = Field(description="Ranking score (size, sharpness, score, edge).")
+    frames_seen: int = Field(description="Sampled frames the track was detected in.")
+    jpeg: bytes = Field(description="JPEG of the crop.")
+    crop_width: int
+    crop_height: int
+
+
+class RefsRecord(ConditionBase):
+    """Per clip: best crop per subject (people first, then by quality) and one stitched image
+    of the best `max_subjects` crops side by side (None when no subject was found)."""
+
+    width: int = Field(description="Coordinate frame width (display pixels).")
+    height: int = Field(description="Coordinate frame height (display pixels).")
+    crops: list[RefCrop]
+    stitched_jpeg: bytes | None = None
+    stitched_track_ids: list[int] = Field(
+        default_factory=list, description="Track ids in the stitched image, left to right.")
