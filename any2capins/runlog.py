@@ -48,7 +48,7 @@ class RunContext:
     def _record(self) -> dict[str, Any]:
         return {
             "command": self.command,
-            "argv": [a for a in sys.argv[1:]],
+            "argv": list(sys.argv[1:]),
             "version": __version__,
             "python": platform.python_version(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
@@ -62,7 +62,8 @@ class RunContext:
         if "usage" in data and hasattr(summary, "usage"):
             data["usage"] = summary.usage.model_dump()
         self.summaries.append(data)
-        logging.getLogger("any2capins").info("%s", summary.line() if hasattr(summary, "line") else data)
+        text = summary.line() if hasattr(summary, "line") else data
+        logging.getLogger("any2capins").info("%s", text)
 
     def finish(self) -> None:
         record = self._record()

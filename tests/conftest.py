@@ -44,6 +44,10 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory):
     import ray
 
     temp = Path("/tmp") / f"a2c-ray-{os.getpid()}"  # short path: Ray's socket names are limited
+    # Ray workers inherit the driver's environment: let them import test-only stage modules.
+    tests_dir = str(Path(__file__).parent)
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (tests_dir, os.environ.get("PYTHONPATH", "")) if p)
     ray.init(num_cpus=2, include_dashboard=False, _temp_dir=str(temp),
              ignore_reinit_error=True, log_to_driver=False,
              object_store_memory=200 * 2**20)

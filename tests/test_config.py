@@ -66,7 +66,7 @@ def test_bad_value_names_the_key(override: str, key: str) -> None:
 
 
 def test_malformed_set_and_missing_file() -> None:
-    with pytest.raises(ConfigError, match="KEY.PATH=VALUE"):
+    with pytest.raises(ConfigError, match=r"KEY\.PATH=VALUE"):
         load_config([], ["no_equals_sign"])
     with pytest.raises(ConfigError, match="not found"):
         load_config(["/nonexistent/x.yaml"])

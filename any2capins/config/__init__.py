@@ -56,11 +56,15 @@ class PipelineConfig(StrictModel):
 _SECRET_HINTS = ("api_key", "secret", "password", "token_value")
 
 
+def _is_secret_key(key: str) -> bool:
+    # `*_env` keys hold the NAME of an environment variable, never its value
+    return any(h in key.lower() for h in _SECRET_HINTS) and not key.endswith("_env")
+
+
 def _drop_secrets(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {
-            k: ("<redacted>" if any(h in k.lower() for h in _SECRET_HINTS) and not k.endswith("_env")
-                else _drop_secrets(v))
+            k: "<redacted>" if _is_secret_key(k) else _drop_secrets(v)
             for k, v in obj.items()
         }
     if isinstance(obj, list):

@@ -16,13 +16,13 @@ class StrictModel(BaseModel):
 class StageResources(StrictModel):
     """What one worker of a stage asks the scheduler for, and how work is chunked for it."""
 
-    workers: int = Field(1, ge=1, description="Actor-pool size: workers running this stage at once.")
+    workers: int = Field(1, ge=1, description="Actor-pool size: workers running the stage at once.")
     num_cpus: float = Field(1.0, gt=0, description="CPUs reserved per worker.")
-    num_gpus: float = Field(0.0, ge=0, description="GPUs reserved per worker (fractions allowed).")
+    num_gpus: float = Field(0.0, ge=0, description="GPUs reserved per worker (fractions ok).")
     memory_gb: float | None = Field(None, gt=0, description="Memory reserved per worker (GiB).")
     batch_size: int = Field(8, ge=1, description="Items handed to process_batch() at once.")
     torch_threads: int | None = Field(
-        None, ge=1, description="torch.set_num_threads() in each worker; None keeps torch's default."
+        None, ge=1, description="torch.set_num_threads() per worker; None keeps torch's default."
     )
 
 

@@ -95,7 +95,7 @@ def plan_ingest(src: str, run_dir: str, config: IngestConfig) -> list[ShardTask]
             known[uri] = (index, shard)
     new = [u for u in listing.uris if u not in known]
     if known and new:
-        log.info("%d new clip(s) since the last ingest of this run; appended as new shards", len(new))
+        log.info("%d new clip(s) since this run's last ingest; appended as new shards", len(new))
     next_index = max((i for i, _ in known.values()), default=-1) + 1
     next_shard = max((s for _, s in known.values()), default=-1) + 1
     for k, uri in enumerate(new):

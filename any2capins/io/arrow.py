@@ -29,7 +29,7 @@ _SCALARS: dict[Any, pa.DataType] = {
 }
 
 
-def arrow_type(annotation: Any) -> pa.DataType:
+def arrow_type(annotation: Any) -> pa.DataType:  # noqa: PLR0911 - one return per type kind
     """Arrow type of one field annotation (Optional[T] maps to T; nullability is per field)."""
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)

@@ -51,7 +51,7 @@ def pick_indices(
         if native_fps <= 0:
             raise DecodeError("clip has no frame rate; sample by count instead")
         step = native_fps / fps
-        idx = [min(num_frames - 1, int(round(i * step))) for i in range(math.ceil(num_frames / step))]
+        idx = [min(num_frames - 1, round(i * step)) for i in range(math.ceil(num_frames / step))]
     elif count is not None:
         n = min(count, num_frames)
         # centre of n equal segments: avoids always taking the (often black) first frame
@@ -71,10 +71,10 @@ def target_size(width: int, height: int, max_side: int | None) -> tuple[int, int
         return None
     scale = max_side / max(width, height)
     # even sizes keep swscale happy with chroma-subsampled formats
-    return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
+    return max(2, round(width * scale / 2) * 2), max(2, round(height * scale / 2) * 2)
 
 
-def _open(path: str, size: tuple[int, int] | None, num_threads: int):  # noqa: ANN202
+def _open(path: str, size: tuple[int, int] | None, num_threads: int):
     import decord
 
     if size is None:

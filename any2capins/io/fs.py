@@ -84,7 +84,7 @@ def write_bytes_atomic(loc: Location, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, loc.path)
+    Path(tmp).replace(loc.path)
 
 
 def write_table_atomic(loc: Location, table: pa.Table) -> None:

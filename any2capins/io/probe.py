@@ -56,7 +56,7 @@ def _header(path: str) -> _Header:
         try:
             first = next(c.decode(video=0))
             # PyAV reports the display matrix's counter-clockwise angle (e.g. -90, 90, -180)
-            rotation = int(round(float(getattr(first, "rotation", 0) or 0))) % 360
+            rotation = round(float(getattr(first, "rotation", 0) or 0)) % 360
         except (StopIteration, av.FFmpegError):
             rotation = 0
         rate = vs.average_rate or vs.guessed_rate or vs.base_rate

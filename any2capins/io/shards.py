@@ -102,7 +102,8 @@ class ShardStore:
         return from_table(fs.read_table(self.data_loc(output_dir, index)), model)
 
     def read_all(self, output_dir: str, model: type[M]) -> list[M]:
-        return [r for i in self.shard_indices(output_dir) for r in self.read_shard(output_dir, i, model)]
+        indices = self.shard_indices(output_dir)
+        return [r for i in indices for r in self.read_shard(output_dir, i, model)]
 
     def read_errors(self, stage: str | None = None) -> list[ErrorRecord]:
         base = self.root.join("_errors", stage) if stage else self.root.join("_errors")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from any2capins.config.base import RuntimeConfig, StageResources
@@ -36,12 +37,16 @@ def apply_threads(resources: StageResources) -> None:
     torch.set_num_threads(resources.torch_threads)
 
 
-class ShardFailed(Exception):
+@dataclass(frozen=True)
+class ShardFailure:
     """A whole shard task failed (worker lost after retries); the shard stays not-done."""
 
-    def __init__(self, index: int, cause: BaseException) -> None:
-        super().__init__(f"shard {index}: {type(cause).__name__}: {cause}")
-        self.index = index
+    index: int
+    message: str
+
+    @classmethod
+    def of(cls, index: int, cause: BaseException) -> ShardFailure:
+        return cls(index, f"shard {index}: {type(cause).__name__}: {cause}")
 
 
 class LocalExecutor:
@@ -50,7 +55,7 @@ class LocalExecutor:
 
     def run(
         self, stage: Stage, run_dir: str, tasks: Sequence[ShardTask]
-    ) -> Iterator[ShardDone | ShardFailed]:
+    ) -> Iterator[ShardDone | ShardFailure]:
         if not tasks:
             return
         apply_threads(stage.resources)
@@ -125,12 +130,13 @@ class RayExecutor:
             for a in actors:
                 ray.kill(a)
             cause = getattr(exc, "cause", None) or exc
-            raise StageError(f"{stage.name}: setup failed: {type(cause).__name__}: {cause}") from exc
+            msg = f"{stage.name}: setup failed: {type(cause).__name__}: {cause}"
+            raise StageError(msg) from exc
         return actors
 
     def run(
         self, stage: Stage, run_dir: str, tasks: Sequence[ShardTask]
-    ) -> Iterator[ShardDone | ShardFailed]:
+    ) -> Iterator[ShardDone | ShardFailure]:
         if not tasks:
             return
         import ray
@@ -150,7 +156,7 @@ class RayExecutor:
                 try:
                     yield ray.get(ready[0])
                 except ray.exceptions.RayError as exc:
-                    yield ShardFailed(task.index, exc)
+                    yield ShardFailure.of(task.index, exc)
                 if queue:
                     nxt = queue.pop(0)
                     inflight[actor.run.remote(nxt)] = (actor, nxt)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from any2capins.config.base import RuntimeConfig
 from any2capins.io.shards import ShardStore
 from any2capins.models.common import ShardDone, TokenUsage
-from any2capins.runtime.executors import ShardFailed, make_executor
+from any2capins.runtime.executors import ShardFailure, make_executor
 from any2capins.runtime.progress import StageProgress
 from any2capins.runtime.stage import ShardTask, Stage
 
@@ -88,9 +88,9 @@ def run_stage(
     t0 = time.perf_counter()
     with StageProgress(stage.name, total, enabled=runtime.progress) as bar:
         for result in make_executor(runtime).run(stage, run_dir, pending):
-            if isinstance(result, ShardFailed):
+            if isinstance(result, ShardFailure):
                 summary.shards_failed.append(result.index)
-                log.error("%s: %s", stage.name, result)
+                log.error("%s: %s", stage.name, result.message)
                 continue
             summary.shards_run += 1
             summary.items_run += result.input_rows

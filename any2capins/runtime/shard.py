@@ -72,9 +72,8 @@ def process_shard(
             elif isinstance(res, stage.output_model):
                 outputs.append(res)
             else:
-                errors.append(_error_row(stage, task.index, item, Failure(
-                    "StageError", f"expected {stage.output_model.__name__}, got {type(res).__name__}"
-                )))
+                wrong = f"expected {stage.output_model.__name__}, got {type(res).__name__}"
+                errors.append(_error_row(stage, task.index, item, Failure("StageError", wrong)))
     done = ShardDone(
         stage=stage.name, shard=task.index, input_rows=len(items), output_rows=len(outputs),
         error_rows=len(errors), started=started, finished=utc_now(),

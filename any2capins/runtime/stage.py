@@ -61,7 +61,7 @@ class Stage(ABC, Generic[InT, OutT]):
     def __init__(self, resources: StageResources) -> None:
         self.resources = resources
 
-    def setup(self) -> None:  # noqa: B027 - optional hook, empty by default
+    def setup(self) -> None:
         """Load what the stage needs; called once per worker before the first batch."""
 
     @abstractmethod
