@@ -85,4 +85,6 @@ def to_table(records: Iterable[BaseModel], model: type[BaseModel]) -> pa.Table:
 
 def from_table(table: pa.Table, model: type[M]) -> list[M]:
     """Validated records from a table (extra columns are an error: the schema is the contract)."""
-    return [model.model_validate(row) for row in table.to_pylist()]
+    # Map columns (dict[str, str] fields) come back as dicts, not lists of pairs.
+    rows = table.to_pylist(maps_as_pydicts="strict")
+    return [model.model_validate(row) for row in rows]
