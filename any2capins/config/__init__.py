@@ -19,6 +19,7 @@ from any2capins.config.base import RuntimeConfig, StageResources, StrictModel
 from any2capins.config.captions import CaptionsConfig
 from any2capins.config.conditions import DepthConfig, PoseConfig, RefsConfig
 from any2capins.config.ingest import IngestConfig
+from any2capins.config.review import ReviewConfig
 from any2capins.config.sampling import SamplingConfig
 from any2capins.errors import ConfigError
 
@@ -42,6 +43,7 @@ class PipelineConfig(StrictModel):
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    review: ReviewConfig = Field(default_factory=ReviewConfig)
     depth: DepthConfig = Field(default_factory=DepthConfig)
     pose: PoseConfig = Field(default_factory=PoseConfig)
     refs: RefsConfig = Field(default_factory=RefsConfig)

@@ -1,0 +1,209 @@
+"""`any2capins review ...`: the annotators' commands.
+
+    review --run RUN_DIR --annotator NAME            interactive, one item at a time
+    review enqueue --run RUN_DIR [--policy P]        merged captions -> queue (idempotent)
+    review claim / release / decide                  scriptable, JSON in and out
+    review stats [--json]                            queue state and reviewer figures
+    review export --run RUN_DIR                      approved captions -> review/decisions/
+    review auto-accept --run RUN_DIR --annotator N   demo policy: accept complete captions
+
+Only light imports (sqlite3, pydantic, pyarrow): annotators need no Ray or torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+ANNOTATOR_ENV = "ANY2CAPINS_ANNOTATOR"
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = subparsers.add_parser(
+        "review", parents=[common], help="review captions: interactive queue and scriptable "
+        "commands", description=__doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _identity(p, required=False)
+    p.set_defaults(handler=run_interactive)
+    sub = p.add_subparsers(dest="review_command", metavar="ACTION")
+
+    def action(name: str, helptext: str, handler: Any, annotator: bool = False):
+        q = sub.add_parser(name, parents=[common], help=helptext, description=helptext)
+        _identity(q, required=True, annotator=annotator)
+        q.set_defaults(handler=handler)
+        return q
+
+    q = action("enqueue", "add merged captions to the queue under a policy", run_enqueue)
+    q.add_argument("--policy", default=None,
+                   help="all | flagged | sample:F (default: review.policy from config)")
+    action("claim", "lease the next item; prints it as JSON ({\"item\": null} when none)",
+           run_claim, annotator=True)
+    q = action("release", "give a claimed item back to the queue", run_release, annotator=True)
+    q.add_argument("--item", type=int, required=True, help="item id")
+    q = action("decide", "apply a decision read as JSON: {\"item_id\", \"version\", \"action\": "
+               "accept|edit|reject, \"edits\": {section: text}, \"reason\"}; prints the "
+               "decision as JSON", run_decide, annotator=True)
+    q.add_argument("--input", default="-", metavar="FILE", help="JSON file, '-' for stdin")
+    q = action("stats", "queue state, per-annotator figures, acceptance, edit distance, flags",
+               run_stats)
+    q.add_argument("--json", action="store_true", help="print JSON")
+    action("export", "write approved captions to RUN_DIR/review/decisions/ and the audit "
+           "trail to RUN_DIR/review/audit.parquet", run_export)
+    q = action("auto-accept", "demo policy: accept every complete caption automatically "
+               "(marked automatic in the audit trail)", run_auto_accept, annotator=True)
+    q.add_argument("--skip-flagged", action="store_true", help="leave flagged items to people")
+
+
+def _identity(p: argparse.ArgumentParser, required: bool, annotator: bool = True) -> None:
+    p.add_argument("--run", required=required, default=None, metavar="RUN_DIR",
+                   help="run folder (its captions/merged/ feeds the queue)")
+    if annotator:
+        p.add_argument("--annotator", default=os.environ.get(ANNOTATOR_ENV), metavar="NAME",
+                       help=f"your name, recorded with every decision (default ${ANNOTATOR_ENV})")
+
+
+def open_store(args: argparse.Namespace):
+    """The review config and the opened queue of the run."""
+    from any2capins.config import load_config
+    from any2capins.errors import InputError
+    from any2capins.io import fs
+    from any2capins.review.store import ReviewStore
+
+    cfg = load_config(args.config, args.overrides).review
+    if not args.run:
+        raise InputError("--run RUN_DIR is required")
+    path = cfg.queue_path
+    if path is None:
+        root = fs.resolve(args.run)
+        if not root.is_local:
+            raise InputError("the queue is a local SQLite file: set review.queue_path when "
+                             "RUN_DIR is remote")
+        path = root.join("review", "queue.sqlite").path
+    store = ReviewStore(path, lease_seconds=cfg.lease_minutes * 60, roster=cfg.roster,
+                        busy_timeout_s=cfg.busy_timeout_s)
+    return cfg, store
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False, default=str))
+
+
+def run_interactive(args: argparse.Namespace) -> int:
+    from any2capins.review.interactive import Session
+
+    cfg, store = open_store(args)
+    with store:
+        return Session(store, args.annotator, args.run, cfg).run()
+
+
+def run_enqueue(args: argparse.Namespace) -> int:
+    from any2capins.review.enqueue import enqueue, read_merged
+
+    cfg, store = open_store(args)
+    with store:
+        summary = enqueue(store, read_merged(args.run), args.policy or cfg.policy)
+        counts = store.counts_by_state()
+    print(f"enqueue ({summary.policy}): {summary.seen} captions seen, {summary.added} added, "
+          f"{summary.already_queued} already queued, {summary.not_selected} not selected, "
+          f"{summary.superseded} superseded by a new version")
+    print("queue: " + "  ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    return 0
+
+
+def run_claim(args: argparse.Namespace) -> int:
+    from any2capins.review.interactive import sheet_location
+    from any2capins.review.leases import claim
+
+    _cfg, store = open_store(args)
+    with store:
+        item = claim(store, args.annotator)
+    if item is None:
+        _print_json({"item": None})
+        return 0
+    sheet = sheet_location(args.run, item.clip_id).uri()
+    _print_json({"item": item.model_dump(mode="json"), "version": item.version,
+                 "sheet": sheet})
+    return 0
+
+
+def run_release(args: argparse.Namespace) -> int:
+    from any2capins.review.errors import ReviewError
+    from any2capins.review.leases import release
+
+    _cfg, store = open_store(args)
+    with store:
+        try:
+            item = release(store, args.item, args.annotator)
+        except ReviewError as exc:
+            _print_json({"ok": False, "error": exc.kind, "message": str(exc)})
+            return 1
+    _print_json({"ok": True, "item_id": item.item_id, "state": item.state})
+    return 0
+
+
+def run_decide(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from any2capins.models.review import DecisionRequest
+    from any2capins.review.decisions import decide
+    from any2capins.review.errors import ReviewError
+
+    raw = sys.stdin.read() if args.input == "-" else open(args.input, encoding="utf-8").read()  # noqa: PTH123, SIM115
+    try:
+        request = DecisionRequest.model_validate_json(raw)
+    except ValidationError as exc:
+        _print_json({"ok": False, "error": "invalid_request",
+                     "message": "; ".join(e["msg"] for e in exc.errors())})
+        return 2
+    _cfg, store = open_store(args)
+    with store:
+        try:
+            record = decide(store, request, args.annotator)
+        except ReviewError as exc:
+            _print_json({"ok": False, "error": exc.kind, "message": str(exc)})
+            return 1
+    _print_json({"ok": True, "decision": record.model_dump(mode="json")})
+    return 0
+
+
+def run_stats(args: argparse.Namespace) -> int:
+    from any2capins.review.stats import compute_stats, format_stats
+
+    _cfg, store = open_store(args)
+    with store:
+        stats = compute_stats(store)
+    if args.json:
+        _print_json(stats)
+    else:
+        print(format_stats(stats))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from any2capins.review.export import export
+
+    _cfg, store = open_store(args)
+    with store:
+        result = export(store, args.run)
+    print(f"exported {result['approved']} approved captions in {result['shards']} shard(s) to "
+          f"{result['decisions_dir']}; audit trail ({result['decisions_in_audit']} decisions): "
+          f"{result['audit']}")
+    return 0
+
+
+def run_auto_accept(args: argparse.Namespace) -> int:
+    from any2capins.review.decisions import auto_accept
+
+    _cfg, store = open_store(args)
+    with store:
+        result = auto_accept(store, args.annotator, skip_flagged=args.skip_flagged)
+    print(f"AUTOMATIC REVIEW as {args.annotator}: {result['accepted']} complete captions "
+          f"accepted without human review (marked automatic in the audit trail); "
+          f"{result['left_for_people']} left in the queue for people (incomplete captions "
+          "need their missing sections written before they can be accepted"
+          + (", flagged ones skipped" if args.skip_flagged else "") + ")")
+    return 0
