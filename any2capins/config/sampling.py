@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from any2capins.config.base import StrictModel
@@ -16,6 +18,12 @@ class SamplingConfig(StrictModel):
     max_side: int | None = Field(
         512, ge=16, description="Longest side of decoded frames in pixels; None keeps full size."
     )
+
+    backend: Literal["decord", "pyav"] = Field(
+        "decord", description="Frame decoder: 'decord' (get_batch) or 'pyav' (one forward pass "
+        "with keyframe seeks); same pixels, see bench/decode.py for which is faster where."
+    )
+    threads: int = Field(0, ge=0, description="Decoder threads for decord (0 = automatic).")
 
     @model_validator(mode="after")
     def _one_rule(self) -> SamplingConfig:

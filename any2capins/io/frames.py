@@ -92,8 +92,15 @@ def sample_frames(
     path: str, *, fps: float | None = None, count: int | None = None,
     max_frames: int | None = None, max_side: int | None = None,
     indices: list[int] | None = None, meta: VideoMeta | None = None, num_threads: int = 0,
+    backend: str = "decord",
 ) -> SampledFrames:
-    """Sample frames from a local video file. Raises DecodeError when decoding fails."""
+    """Sample frames from a local video file. Raises DecodeError when decoding fails.
+
+    `backend`: "decord" (`VideoReader.get_batch`) or "pyav" (one forward pass with keyframe
+    seeks, see `decode_pyav`); both return the same pixels at full resolution.
+    """
+    if backend == "pyav" and meta is not None:
+        return _sample_pyav(path, meta, fps, count, max_frames, max_side, indices)
     try:
         scale_in_decoder = meta is not None and meta.rotation % 180 == 0
         size = target_size(meta.width, meta.height, max_side) if meta is not None else None
@@ -120,6 +127,27 @@ def sample_frames(
         frames = _resize(frames, size)
     stamps = [round(i / native_fps, 6) if native_fps else 0.0 for i in indices]
     return SampledFrames(list(indices), stamps, np.ascontiguousarray(frames), source)
+
+
+def _sample_pyav(
+    path: str, meta: VideoMeta, fps: float | None, count: int | None, max_frames: int | None,
+    max_side: int | None, indices: list[int] | None,
+) -> SampledFrames:
+    from any2capins.io.decode_pyav import decode_indices
+
+    if indices is None:
+        indices = pick_indices(meta.num_frames, meta.fps, fps=fps, count=count,
+                               max_frames=max_frames)
+    if not indices:
+        raise DecodeError("no frames to sample")
+    try:
+        frames = decode_indices(path, indices, target_size(meta.width, meta.height, max_side))
+    except DecodeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - PyAV raises FFmpeg error types
+        raise DecodeError(f"decoding failed: {decoder_message(exc)}") from None
+    stamps = [round(i / meta.fps, 6) if meta.fps else 0.0 for i in indices]
+    return SampledFrames(list(indices), stamps, frames, (meta.width, meta.height))
 
 
 def decoder_message(exc: BaseException) -> str:
