@@ -100,7 +100,8 @@ def sample_frames(
     seeks, see `decode_pyav`); both return the same pixels at full resolution.
     """
     if backend == "pyav" and meta is not None:
-        return _sample_pyav(path, meta, fps, count, max_frames, max_side, indices)
+        return _sample_pyav(path, meta, fps=fps, count=count, max_frames=max_frames,
+                            max_side=max_side, indices=indices)
     try:
         scale_in_decoder = meta is not None and meta.rotation % 180 == 0
         size = target_size(meta.width, meta.height, max_side) if meta is not None else None
@@ -130,7 +131,7 @@ def sample_frames(
 
 
 def _sample_pyav(
-    path: str, meta: VideoMeta, fps: float | None, count: int | None, max_frames: int | None,
+    path: str, meta: VideoMeta, *, fps: float | None, count: int | None, max_frames: int | None,
     max_side: int | None, indices: list[int] | None,
 ) -> SampledFrames:
     from any2capins.io.decode_pyav import decode_indices
