@@ -18,6 +18,7 @@ from any2capins.errors import Any2CapInsError, ConfigError, InputError, StageErr
 # Modules that add sub-commands: each has `register(subparsers, common)`.
 COMMAND_MODULES = (
     "any2capins.ingest.cli",
+    "any2capins.conditions.cli",
     "any2capins.status",
     "any2capins.captions.cli",
     "any2capins.review.cli",

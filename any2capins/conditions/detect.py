@@ -1,0 +1,79 @@
+"""Object detection through transformers (`AutoModelForObjectDetection`, RT-DETR by default),
+shared by the pose stage (people) and the reference-crop stage (people and other classes)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from any2capins.conditions.common import load_pretrained
+from any2capins.conditions.tracking import FrameDetections
+from any2capins.config.conditions import DetectorConfig
+from any2capins.errors import ConfigError
+
+
+class Detector:
+    """Loads once (`load`), then `detect(frames)` gives FrameDetections per frame, boxes in
+    the pixels of the given frames. `keep` restricts the labels (names) kept."""
+
+    def __init__(self, config: DetectorConfig, device: str, dtype: Any, setting: str) -> None:
+        self.config = config
+        self.device = device
+        self.dtype = dtype
+        self.setting = setting
+        self.model: Any = None
+        self.processor: Any = None
+        self.id2label: dict[int, str] = {}
+
+    def load(self) -> None:
+        from transformers import AutoImageProcessor, AutoModelForObjectDetection
+
+        self.processor = load_pretrained(AutoImageProcessor, self.config.model, self.setting)
+        model = load_pretrained(AutoModelForObjectDetection, self.config.model, self.setting)
+        self.model = model.to(self.device, dtype=self.dtype).eval()
+        self.id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
+
+    def label_ids(self, names: Sequence[str], setting: str) -> list[int]:
+        """Label ids of `names`; an unknown name is a start-up error naming `setting`."""
+        by_name = {v: k for k, v in self.id2label.items()}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise ConfigError(f"{setting}: label(s) {missing} unknown to detector "
+                              f"{self.config.model!r}")
+        return [by_name[n] for n in names]
+
+    def detect(
+        self, frames: np.ndarray, keep: Sequence[int] | None = None
+    ) -> list[FrameDetections]:
+        """Detections per frame of uint8 RGB frames [T, H, W, 3], best first, at most
+        `max_detections` per frame, score >= `threshold`."""
+        import torch
+
+        out: list[FrameDetections] = []
+        h, w = frames.shape[1:3]
+        size = self.config.input_size
+        kwargs = {"size": {"height": size, "width": size}} if size else {}
+        for start in range(0, len(frames), self.config.frame_batch):
+            chunk = list(frames[start : start + self.config.frame_batch])
+            inputs = self.processor(images=chunk, return_tensors="pt", **kwargs)
+            pixels = inputs["pixel_values"].to(self.device, dtype=self.dtype)
+            with torch.inference_mode():
+                raw = self.model(pixel_values=pixels)
+            results = self.processor.post_process_object_detection(
+                raw, threshold=self.config.threshold, target_sizes=[(h, w)] * len(chunk))
+            out.extend(self._filter(r, keep, w, h) for r in results)
+        return out
+
+    def _filter(self, result: dict, keep: Sequence[int] | None, w: int, h: int) -> FrameDetections:
+        boxes = result["boxes"].float().cpu().numpy().reshape(-1, 4)
+        scores = result["scores"].float().cpu().numpy().reshape(-1)
+        labels = result["labels"].cpu().numpy().reshape(-1).astype(np.int64)
+        mask = np.ones(len(scores), bool) if keep is None else np.isin(labels, list(keep))
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        mask &= (boxes[:, 2] - boxes[:, 0] > 1) & (boxes[:, 3] - boxes[:, 1] > 1)
+        order = np.argsort(-scores[mask], kind="stable")[: self.config.max_detections]
+        return FrameDetections(boxes[mask][order].astype(np.float32),
+                               scores[mask][order].astype(np.float32), labels[mask][order])

@@ -1,0 +1,138 @@
+"""Tiny randomly-initialised models for offline demos and tests (`any2capins models tiny DIR`).
+
+Each model is built from a config, saved with `save_pretrained` (plus its image processor), and
+is loaded later through the normal `from_pretrained(folder)` code path. Every folder holds a
+marker file (`any2capins_tiny.json`) so that outputs made with it are flagged `tiny_model`.
+Their outputs are meaningless; they exist to exercise the real code end to end.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from any2capins.conditions.common import TINY_MARKER
+
+COCO_KEYPOINTS = [
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
+    "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+]
+# The 80 COCO detection classes in RT-DETR's label order (person first).
+_COCO = (
+    "person bicycle car motorcycle airplane bus train truck boat traffic_light fire_hydrant "
+    "stop_sign parking_meter bench bird cat dog horse sheep cow elephant bear zebra giraffe "
+    "backpack umbrella handbag tie suitcase frisbee skis snowboard sports_ball kite baseball_bat "
+    "baseball_glove skateboard surfboard tennis_racket bottle wine_glass cup fork knife spoon "
+    "bowl banana apple sandwich orange broccoli carrot hot_dog pizza donut cake chair couch "
+    "potted_plant bed dining_table toilet tv laptop mouse remote keyboard cell_phone microwave "
+    "oven toaster sink refrigerator book clock vase scissors teddy_bear hair_drier toothbrush"
+)
+COCO_CLASSES = [name.replace("_", " ") for name in _COCO.split()]
+
+
+def _mark(folder: Path, kind: str, seed: int) -> None:
+    info = {"kind": kind, "seed": seed, "random_weights": True,
+            "note": "tiny random model written by `any2capins models tiny`; outputs meaningless"}
+    (folder / TINY_MARKER).write_text(json.dumps(info, indent=2), encoding="utf-8")
+
+
+def tiny_depth(folder: Path, seed: int = 0) -> Path:
+    """Depth Anything with a 4-layer DINOv2 backbone (4 feature maps, as DPT needs)."""
+    import torch
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+        DPTImageProcessor,
+    )
+
+    torch.manual_seed(seed)
+    backbone = Dinov2Config(
+        hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
+        image_size=518, patch_size=14, reshape_hidden_states=False,
+        out_features=["stage1", "stage2", "stage3", "stage4"],
+    )
+    config = DepthAnythingConfig(backbone_config=backbone, fusion_hidden_size=16,
+                                 head_hidden_size=8, neck_hidden_sizes=[8, 16, 16, 32],
+                                 reassemble_hidden_size=32)
+    DepthAnythingForDepthEstimation(config).save_pretrained(folder)
+    DPTImageProcessor(size={"height": 140, "width": 140}, keep_aspect_ratio=False,
+                      ensure_multiple_of=14, do_pad=False).save_pretrained(folder)
+    _mark(folder, "depth", seed)
+    return folder
+
+
+def tiny_detector(folder: Path, seed: int = 0) -> Path:
+    """RT-DETR with a 4-stage basic ResNet, 1 encoder/decoder layer, COCO labels.
+
+    A random RT-DETR scores every class near 0.01; the person logit bias is raised so that the
+    tiny detector reports people (random boxes, but stable on similar frames), which lets the
+    pose and crop code paths run end to end."""
+    import torch
+    from transformers import (
+        RTDetrConfig,
+        RTDetrForObjectDetection,
+        RTDetrImageProcessor,
+        RTDetrResNetConfig,
+    )
+
+    torch.manual_seed(seed)
+    backbone = RTDetrResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 24, 32],
+                                  depths=[1, 1, 1, 1], layer_type="basic",
+                                  out_features=["stage2", "stage3", "stage4"])
+    config = RTDetrConfig(
+        backbone_config=backbone, encoder_hidden_dim=16, encoder_in_channels=[16, 24, 32],
+        encoder_ffn_dim=32, d_model=16, decoder_ffn_dim=32, num_queries=20, decoder_layers=1,
+        encoder_layers=1, decoder_attention_heads=2, encoder_attention_heads=2, num_denoising=0,
+        decoder_n_points=2, num_feature_levels=3, decoder_in_channels=[16, 16, 16],
+        anchor_image_size=None, id2label=dict(enumerate(COCO_CLASSES)),
+        label2id={n: i for i, n in enumerate(COCO_CLASSES)},
+    )
+    model = RTDetrForObjectDetection(config)
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if name.endswith(("enc_score_head", *(f"class_embed.{i}" for i in range(4)))):
+                module.bias[0] += 6.0
+    model.save_pretrained(folder)
+    RTDetrImageProcessor(size={"height": 160, "width": 160}).save_pretrained(folder)
+    _mark(folder, "detector", seed)
+    return folder
+
+
+def tiny_vitpose(folder: Path, seed: int = 0) -> Path:
+    """VitPose (simple decoder) with a 2-layer ViT on 64x48 person crops, 17 COCO keypoints."""
+    import torch
+    from transformers import (
+        VitPoseBackboneConfig,
+        VitPoseConfig,
+        VitPoseForPoseEstimation,
+        VitPoseImageProcessor,
+    )
+
+    torch.manual_seed(seed)
+    backbone = VitPoseBackboneConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     mlp_ratio=2, image_size=[64, 48], patch_size=[8, 8],
+                                     out_indices=[2])
+    config = VitPoseConfig(backbone_config=backbone, use_simple_decoder=True, num_labels=17,
+                           id2label=dict(enumerate(COCO_KEYPOINTS)),
+                           label2id={n: i for i, n in enumerate(COCO_KEYPOINTS)})
+    VitPoseForPoseEstimation(config).save_pretrained(folder)
+    VitPoseImageProcessor(size={"height": 64, "width": 48}).save_pretrained(folder)
+    _mark(folder, "vitpose", seed)
+    return folder
+
+
+def write_tiny_models(root: str | Path, seed: int = 0) -> dict[str, str]:
+    """Write every tiny model below `root`; returns {name: folder}. Idempotent: a folder that
+    already holds its marker is kept as is."""
+    root = Path(root)
+    makers = {"depth": tiny_depth, "detector": tiny_detector, "vitpose": tiny_vitpose}
+    out: dict[str, str] = {}
+    for name, make in makers.items():
+        folder = root / name
+        if not (folder / TINY_MARKER).is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            make(folder, seed)
+        out[name] = str(folder)
+    return out

@@ -1,0 +1,133 @@
+"""The pose stage: person boxes (detector), keypoints per box (pose backend), tracks.
+
+Per clip: frames sampled with `pose.sampling`; persons detected in every frame; boxes linked
+into tracks (`tracking.track`); keypoints estimated for the boxes of kept tracks only; then
+everything scaled to display pixels and laid out per track as arrays over the clip's T sampled
+frames (absent frames zero, `present` False). A clip with no people yields zero tracks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from any2capins.conditions.common import (
+    ModelStageMixin,
+    check_device,
+    decode_clip,
+    display_scale,
+    is_tiny,
+    torch_dtype,
+)
+from any2capins.conditions.detect import Detector
+from any2capins.conditions.pose_backends import PoseBackend, make_backend
+from any2capins.conditions.tracking import FrameDetections, Track, track
+from any2capins.config.conditions import PoseConfig
+from any2capins.errors import DecodeError
+from any2capins.models.clips import ClipRecord
+from any2capins.models.conditions import PoseRecord, PoseTrack
+from any2capins.runtime.stage import Failure, Stage
+
+
+def _r(x: float) -> float:
+    return round(float(x), 3)
+
+
+def build_track(
+    tr: Track, dets: Sequence[FrameDetections], keypoints: dict[tuple[int, int], np.ndarray], *,
+    n_frames: int, k: int, scale: tuple[float, float],
+) -> PoseTrack:
+    """A PoseTrack laid out over all `n_frames`, coordinates multiplied by `scale` (sx, sy)."""
+    sx, sy = scale
+    present = [False] * n_frames
+    boxes = [[0.0] * 4 for _ in range(n_frames)]
+    box_scores = [0.0] * n_frames
+    kps = [[[0.0, 0.0, 0.0] for _ in range(k)] for _ in range(n_frames)]
+    kp_scores = []
+    for t, d in zip(tr.frames, tr.detections, strict=True):
+        present[t] = True
+        x1, y1, x2, y2 = dets[t].boxes[d]
+        boxes[t] = [_r(x1 * sx), _r(y1 * sy), _r(x2 * sx), _r(y2 * sy)]
+        box_scores[t] = _r(dets[t].scores[d])
+        kp = keypoints[(t, d)]
+        kps[t] = [[_r(x * sx), _r(y * sy), _r(s)] for x, y, s in kp]
+        kp_scores.append(float(kp[:, 2].mean()) if len(kp) else 0.0)
+    coverage = len(tr.frames) / max(n_frames, 1)
+    mean_box = float(np.mean([box_scores[t] for t in tr.frames]))
+    mean_kp = float(np.mean(kp_scores)) if kp_scores else 0.0
+    return PoseTrack(track_id=tr.track_id, present=present, boxes=boxes, box_scores=box_scores,
+                     keypoints=kps, coverage=_r(coverage), mean_box_score=_r(mean_box),
+                     mean_keypoint_score=_r(mean_kp), quality=_r(coverage * mean_box * mean_kp))
+
+
+class PoseStage(ModelStageMixin, Stage[ClipRecord, PoseRecord]):
+    name = "pose"
+    input_model = ClipRecord
+    output_model = PoseRecord
+    output_dir = "conditions/pose"
+
+    def __init__(self, config: PoseConfig) -> None:
+        super().__init__(config.resources)
+        self.config = config
+        self.detector: Detector | None = None
+        self.backend: PoseBackend | None = None
+
+    def setup(self) -> None:
+        """Load detector and pose backend once; bad settings fail here, naming the key."""
+        cfg = self.config
+        device = check_device(cfg.device, "pose.device")
+        dtype = torch_dtype(cfg.dtype, cfg.device, "pose.dtype")
+        self.detector = Detector(cfg.detector, device, dtype, "pose.detector.model")
+        self.detector.load()
+        self.person_ids = self.detector.label_ids([cfg.person_label], "pose.person_label")
+        self.backend = make_backend(cfg, device, dtype)
+        self.backend.load()
+        self.note_load(f"pose:{cfg.detector.model}+{self.backend.model_ref}")
+
+    def process_batch(self, batch: Sequence[ClipRecord]) -> list[PoseRecord | Failure]:
+        return [self._one(clip) for clip in batch]
+
+    def _one(self, clip: ClipRecord) -> PoseRecord | Failure:
+        t0 = time.perf_counter()
+        try:
+            sampled = decode_clip(clip, self.config.sampling)
+        except DecodeError as exc:
+            return Failure("DecodeError", str(exc))
+        tracks, dets, kps = self.analyse(sampled.frames)
+        k = len(self.backend.keypoint_names)
+        scale = display_scale(sampled)
+        n = len(sampled.indices)
+        models = [self.config.detector.model, self.backend.model_ref]
+        return PoseRecord(
+            clip_id=clip.clip_id, uri=clip.uri, model=self.backend.model_ref,
+            tiny_model=any(is_tiny(m) for m in models), frame_indices=sampled.indices,
+            timestamps=sampled.timestamps, seconds=round(time.perf_counter() - t0, 4),
+            backend=self.backend.name, detector=self.config.detector.model,
+            width=sampled.source_size[0], height=sampled.source_size[1],
+            keypoint_names=list(self.backend.keypoint_names),
+            tracks=[build_track(tr, dets, kps, n_frames=n, k=k, scale=scale) for tr in tracks],
+        )
+
+    def analyse(self, frames: np.ndarray) -> tuple[list[Track], list[FrameDetections],
+                                                     dict[tuple[int, int], np.ndarray]]:
+        """Tracks, detections and keypoints {(frame, detection): [K, 3]} in frame pixels."""
+        dets = self.detector.detect(frames, keep=self.person_ids)
+        tc = self.config.tracker
+        tracks = track(dets, iou_threshold=tc.iou_threshold, max_missed=tc.max_missed,
+                       min_length=tc.min_length)
+        wanted = sorted((t, d) for tr in tracks for t, d in zip(tr.frames, tr.detections,
+                                                                  strict=True))
+        boxes = [np.zeros((0, 4), np.float32) for _ in range(len(frames))]
+        slots: list[tuple[int, int]] = []
+        for t, d in wanted:
+            boxes[t] = np.vstack([boxes[t], dets[t].boxes[d][None]])
+            slots.append((t, d))
+        per_frame = self.backend.estimate(frames, boxes)
+        counters = [0] * len(frames)
+        kps: dict[tuple[int, int], np.ndarray] = {}
+        for t, d in slots:
+            kps[(t, d)] = per_frame[t][counters[t]]
+            counters[t] += 1
+        return tracks, dets, kps
