@@ -69,3 +69,13 @@ def mixed_src(tmp_path: Path, example_clips: Path, test_videos: Path) -> Path:
     data = (example_clips / "people_selfie_1s.mp4").read_bytes()
     (src / "sub" / "truncated.mp4").write_bytes(data[: len(data) // 3])
     return src
+
+
+@pytest.fixture(scope="session")
+def llm_server():
+    """The scriptable OpenAI-compatible HTTP server on 127.0.0.1 (tests/llm_server.py)."""
+    from llm_server import ScriptedLLMServer
+
+    server = ScriptedLLMServer().start()
+    yield server
+    server.stop()

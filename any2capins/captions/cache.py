@@ -1,0 +1,44 @@
+"""The call cache: one JSON file per successful call, keyed by a hash of everything that
+determines the answer (model, prompt tag, rendered messages with image hashes, sampling
+parameters, output mode).
+
+Location: `captions.cache_dir`, default `RUN_DIR/captions/_cache/` (local or s3://). Several
+Ray workers may write at once: each entry is written atomically under its own content-derived
+name, so concurrent writers of one key write the same bytes and readers never see partial files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from any2capins.io import fs
+
+
+def cache_key(payload: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of `payload`."""
+    blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+class CallCache:
+    """Get/put of cached answers by key."""
+
+    def __init__(self, root: str) -> None:
+        self.root = fs.resolve(root)
+
+    def _loc(self, key: str) -> fs.Location:
+        return self.root.join(key[:2], f"{key}.json")
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        loc = self._loc(key)
+        try:
+            if not fs.exists(loc):
+                return None
+            return json.loads(fs.read_bytes(loc))
+        except (OSError, ValueError):
+            return None  # unreadable entry: treat as a miss, the call rewrites it
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        fs.write_bytes_atomic(self._loc(key), json.dumps(value, sort_keys=True).encode())

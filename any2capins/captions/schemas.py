@@ -1,0 +1,89 @@
+"""The pydantic output model of each section writer, and the strict JSON schema sent as
+`response_format` (every property required, no extra properties, as strict mode demands)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class SectionOutput(BaseModel):
+    """Base of the section answers: unknown keys are a schema mismatch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    caption: str = Field(description="The section text, in English prose.")
+
+
+class DenseSection(SectionOutput):
+    """1. Dense caption: the whole video in detail."""
+
+
+class MainObjectSection(SectionOutput):
+    """2. Main object caption: the main subjects, their look and what they do."""
+
+    subjects: list[str] = Field(description="Short names of the main subjects, one per subject.")
+
+
+class BackgroundSection(SectionOutput):
+    """3. Background caption: the setting behind the subjects."""
+
+
+class CameraSection(SectionOutput):
+    """4. Camera caption: shot type, angle and camera movement."""
+
+    motion_terms: list[str] = Field(
+        description="Camera motions named in the caption (e.g. 'static', 'pan left').")
+
+
+class StyleSection(SectionOutput):
+    """5. Style caption: visual style, colour, light, mood."""
+
+
+class ActionSection(SectionOutput):
+    """6. Action caption: what the people/subjects do over time."""
+
+    people_count: int = Field(description="Number of distinct people visible in the clip.")
+
+
+SECTION_MODELS: dict[str, type[SectionOutput]] = {
+    "dense": DenseSection,
+    "main_object": MainObjectSection,
+    "background": BackgroundSection,
+    "camera": CameraSection,
+    "style": StyleSection,
+    "action": ActionSection,
+}
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """JSON schema of `model` in OpenAI strict form: all properties required, no additional
+    properties, at every object level."""
+    schema = copy.deepcopy(model.model_json_schema())
+    _strictify(schema)
+    for sub in schema.get("$defs", {}).values():
+        _strictify(sub)
+    return schema
+
+
+def _strictify(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "object" and "properties" in node:
+            node["additionalProperties"] = False
+            node["required"] = list(node["properties"])
+        for value in node.values():
+            _strictify(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strictify(value)
+
+
+def response_format(section: str) -> dict[str, Any]:
+    """The `response_format` parameter of a section's request."""
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": section, "strict": True,
+                        "schema": strict_schema(SECTION_MODELS[section])},
+    }

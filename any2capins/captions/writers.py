@@ -1,0 +1,259 @@
+"""The section writers stage: clips/ shard N -> captions/sections/ shard N.
+
+Per clip: sample frames once (the one sampler), build the digest from the conditions, encode
+the images (separate frames or one grid), then run the six section calls concurrently. All the
+calls of a batch share one asyncio loop and one client; a semaphore bounds the requests in
+flight (`llm.max_concurrency`). Every call goes through the cache first.
+
+A clip whose frames cannot be decoded, or with any section that still failed after its retries,
+becomes an error row (the detail holds, per section, the error, the raw completion, attempts and
+tokens); its good sections stay cached, so the rerun only pays for the failed ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from any2capins.captions.cache import CallCache, cache_key
+from any2capins.captions.digest import ConditionReader, build_digest
+from any2capins.captions.llm import CallOutcome, call_structured, make_client, request_params
+from any2capins.captions.prompts import Image, Prompt, load_prompts, render, to_api
+from any2capins.captions.rules import rules_sections
+from any2capins.captions.schemas import SECTION_MODELS, response_format, strict_schema
+from any2capins.config.captions import CaptionsConfig, ImagesConfig
+from any2capins.errors import ConfigError, DecodeError
+from any2capins.io import fs
+from any2capins.io.shards import ShardStore
+from any2capins.models.captions import SECTIONS, CaptionDigest, ClipSections, SectionResult
+from any2capins.models.clips import ClipRecord
+from any2capins.models.common import TokenUsage
+from any2capins.runtime.stage import Failure, Stage
+
+log = logging.getLogger(__name__)
+NO_KEY = "no-key"  # sent when llm.api_key_env is None (servers that ignore keys)
+
+
+def read_api_key(env_name: str | None) -> str:
+    """The API key from the named environment variable (never from config or files)."""
+    if env_name is None:
+        return NO_KEY
+    key = os.environ.get(env_name, "")
+    if not key:
+        raise ConfigError(f"captions.llm.api_key_env: environment variable {env_name} is not set "
+                          "(set it, or set api_key_env to null for servers without keys)")
+    return key
+
+
+def encode_images(frames: np.ndarray, cfg: ImagesConfig) -> list[Image]:
+    """JPEGs of the frames: one per frame, or one grid (time order: rows, left to right)."""
+    from PIL import Image as PILImage
+
+    def jpeg(arr: np.ndarray) -> Image:
+        buf = io.BytesIO()
+        PILImage.fromarray(arr).save(buf, format="JPEG", quality=cfg.jpeg_quality)
+        return Image.of(buf.getvalue())
+
+    if len(frames) == 0:
+        return []
+    if cfg.mode == "separate":
+        return [jpeg(f) for f in frames]
+    cols = min(cfg.grid_columns, len(frames))
+    rows = -(-len(frames) // cols)
+    _, h, w, c = frames.shape
+    grid = np.zeros((rows * h, cols * w, c), np.uint8)
+    for i, f in enumerate(frames):
+        grid[(i // cols) * h:(i // cols + 1) * h, (i % cols) * w:(i % cols + 1) * w] = f
+    return [jpeg(grid)]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Everything the section calls of one clip need."""
+
+    digest: CaptionDigest
+    frames: list[Image]
+    crops: list[Image]
+    values: dict[str, Any]
+
+    def images_for(self, section: str) -> list[Image]:
+        return self.frames + (self.crops if section == "main_object" else [])
+
+
+def prompt_values(clip: ClipRecord, d: CaptionDigest, n_frames: int, n_crops: int,
+                  grid: bool) -> dict[str, Any]:
+    """The placeholders the prompt templates may use."""
+    note = (f"Attached: one grid image of {n_frames} frames sampled evenly over the clip (time "
+            "order: left to right, top to bottom)." if grid else
+            f"Attached: {n_frames} frames sampled evenly over the clip, in time order.")
+    camera = (f"{d.camera_sentence or 'no description'} (solve status: {d.camera_status})"
+              if d.camera_status else "not measured")
+    movement = ("no pose data" if d.people_tracks is None else
+                f"{d.people_tracks} track(s), at most {d.people_max_visible} at once"
+                + "".join(f"; {t.sentence}" for t in d.tracks))
+    refs = ("none" if not n_crops else
+            f"{n_crops} crop(s) attached after the frames: {', '.join(d.ref_labels[:n_crops])}")
+    style = (f"brightness {d.brightness:.2f}, contrast {d.contrast:.2f}, saturation "
+             f"{d.saturation:.2f}, warmth {d.warmth:+.2f} ({', '.join(d.style_words)})")
+    return {"duration": clip.duration_s, "image_note": note, "camera": camera,
+            "movement": movement, "refs": refs, "style": style, "width": clip.width,
+            "height": clip.height}
+
+
+class SectionsStage(Stage[ClipRecord, ClipSections]):
+    """Writes the six sections of every clip (backend 'openai' or 'rules')."""
+
+    name = "captions"
+    input_model = ClipRecord
+    output_model = ClipSections
+    output_dir = "captions/sections"
+
+    def __init__(self, config: CaptionsConfig, run_dir: str) -> None:
+        super().__init__(config.resources)
+        self.config = config
+        self.run_dir = run_dir
+        # prompts are read here, in the driver, so that every worker uses the same texts
+        self.prompts: dict[str, Prompt] = (
+            load_prompts(config.prompts_dir, config.sections) if config.backend == "openai" else {})
+        root = ShardStore(run_dir).root
+        self.cache_root = config.cache_dir or root.join("captions", "_cache").uri()
+        self._usage = TokenUsage()
+        self._api_key: str | None = None
+
+    def setup(self) -> None:
+        self.reader = ConditionReader(self.run_dir)
+        self.cache = CallCache(self.cache_root)
+        self.tmp = str(Path(tempfile.gettempdir()) / "any2capins-cache")
+        if self.config.backend == "openai":
+            self._api_key = read_api_key(self.config.llm.api_key_env)
+            for name in ("httpx2", "httpx", "openai"):  # one INFO line per request otherwise
+                logging.getLogger(name).setLevel(logging.WARNING)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_api_key"] = None  # never pickled (Ray ships stages between processes)
+        return state
+
+    def take_usage(self) -> TokenUsage | None:
+        usage, self._usage = self._usage, TokenUsage()
+        return usage
+
+    def process_batch(self, batch: Sequence[ClipRecord]) -> list[ClipSections | Failure]:
+        return asyncio.run(self._batch(batch))
+
+    async def _batch(self, batch: Sequence[ClipRecord]) -> list[ClipSections | Failure]:
+        client = None
+        if self.config.backend == "openai":
+            client = make_client(self.config.llm, self._api_key or NO_KEY)
+        calls = asyncio.Semaphore(self.config.llm.max_concurrency)
+        decode = asyncio.Semaphore(2)  # frame decoding runs in threads, a few at a time
+        try:
+            return list(await asyncio.gather(
+                *(self._clip(c, client, calls, decode) for c in batch)))
+        finally:
+            if client is not None:
+                await client.close()
+
+    def _prepare(self, clip: ClipRecord) -> Prepared:
+        from any2capins.io.frames import sample_frames
+
+        img = self.config.images
+        path = fs.local_copy(clip.uri, self.tmp)
+        sampled = sample_frames(path, count=img.count, max_side=img.max_side)
+        digest, crop_bytes = build_digest(self.reader, clip.clip_id, sampled.frames)
+        frames = encode_images(sampled.frames, img) if self.config.backend == "openai" else []
+        crops = [Image.of(b) for b in crop_bytes[: img.max_ref_crops]]
+        values = prompt_values(clip, digest, len(sampled.frames), len(crops), img.mode == "grid")
+        return Prepared(digest, frames, crops, values)
+
+    async def _clip(self, clip: ClipRecord, client: Any, calls: asyncio.Semaphore,
+                    decode: asyncio.Semaphore) -> ClipSections | Failure:
+        try:
+            async with decode:
+                prep = await asyncio.to_thread(self._prepare, clip)
+        except DecodeError as exc:
+            return Failure("DecodeError", str(exc))
+        except OSError as exc:
+            return Failure("UnreadableFile", f"cannot read {clip.uri}: {exc}", retriable=True)
+        wanted = [s for s in SECTIONS if s in self.config.sections]
+        if client is None:
+            results: dict[str, SectionResult | CallOutcome] = dict(
+                rules_sections(prep.digest, wanted))
+        else:
+            done = await asyncio.gather(*(self._section(s, prep, client, calls) for s in wanted))
+            results = dict(zip(wanted, done, strict=True))
+        return self._assemble(clip, prep.digest, results)
+
+    def _assemble(self, clip: ClipRecord, digest: CaptionDigest,
+                  results: dict[str, SectionResult | CallOutcome]) -> ClipSections | Failure:
+        usage = TokenUsage()
+        for r in results.values():
+            usage = usage + r.usage
+        self._usage = self._usage + usage
+        failed = {s: r for s, r in results.items() if isinstance(r, CallOutcome)}
+        if failed:
+            return _failure(failed, results)
+        sections = [results.get(s) or SectionResult(
+            section=s, status="not_generated", source=self.config.backend) for s in SECTIONS]
+        return ClipSections(clip_id=clip.clip_id, uri=clip.uri, backend=self.config.backend,
+                            model=self.config.llm.model if self.config.backend == "openai"
+                            else None, sections=sections, digest=digest, usage=usage)
+
+    async def _section(self, section: str, prep: Prepared, client: Any,
+                       calls: asyncio.Semaphore) -> SectionResult | CallOutcome:
+        cfg, prompt = self.config.llm, self.prompts[section]
+        model = SECTION_MODELS[section]
+        text_mode = cfg.structured_output == "json_text"
+        images = prep.images_for(section)
+        messages = render(prompt, prep.values, images, strict_schema(model) if text_mode else None)
+        key = cache_key({"model": cfg.model, "section": section, "prompt": prompt.tag,
+                         "messages": messages, "params": request_params(cfg),
+                         "mode": cfg.structured_output})
+        hit = await asyncio.to_thread(self.cache.get, key)
+        if hit is not None:
+            return SectionResult(section=section, status="ok", text=hit["text"],
+                                 data_json=hit["data_json"], source="openai",
+                                 prompt_version=prompt.tag, cache_key=key, cached=True,
+                                 usage=TokenUsage(cached_calls=1))
+        api_messages = to_api(messages, {i.sha: i for i in images})
+        async with calls:
+            out = await call_structured(client, cfg, api_messages,
+                                        None if text_mode else response_format(section), model)
+        if out.data is None:
+            return out
+        text = " ".join(str(out.data.caption).split())
+        data_json = out.data.model_dump_json()
+        await asyncio.to_thread(self.cache.put, key, {
+            "text": text, "data_json": data_json, "prompt_version": prompt.tag,
+            "model": cfg.model, "usage": out.usage.model_dump()})
+        return SectionResult(section=section, status="ok", text=text, data_json=data_json,
+                             source="openai", prompt_version=prompt.tag, cache_key=key,
+                             attempts=out.attempts, usage=out.usage)
+
+
+def _failure(failed: dict[str, CallOutcome],
+             results: dict[str, SectionResult | CallOutcome]) -> Failure:
+    """The error row of a clip with failed sections; detail = per-section JSON record."""
+    detail = {s: ({"status": "failed", "error_class": r.error_class, "message": r.message,
+                   "raw_completion": r.raw, "attempts": r.attempts, "usage": r.usage.model_dump()}
+                  if isinstance(r, CallOutcome) else
+                  {"status": r.status, "cached": r.cached, "attempts": r.attempts,
+                   "usage": r.usage.model_dump()})
+              for s, r in results.items()}
+    first = next(iter(failed.values()))
+    message = "; ".join(f"{s}: {r.error_class} after {r.attempts} attempt(s): {r.message}"
+                        for s, r in failed.items())
+    return Failure(first.error_class or "SectionFailed", f"section(s) failed: {message}",
+                   retriable=any(r.retriable for r in failed.values()),
+                   detail=json.dumps({"sections": detail}),
+                   attempts=max(r.attempts for r in failed.values()))

@@ -1,0 +1,194 @@
+"""A scriptable OpenAI-compatible chat-completions server on 127.0.0.1, for tests and the bench.
+
+It answers `POST /v1/chat/completions` with a valid structured answer built from the request's
+JSON schema (`response_format`, or the ```json block of the system prompt in json_text mode),
+after `delay` seconds. Tests script misbehaviour per section with `queue(section, *behaviours)`:
+
+    ok          a valid answer                     429       rate limited (retry-after: 0)
+    500         internal server error              timeout   sleeps `hang_s`, then answers
+    invalid     not JSON                           length    truncated, finish_reason 'length'
+    refusal     message.refusal set                mismatch  valid JSON, wrong fields
+    fenced      a valid answer inside ```json fences
+
+Every request is recorded (`requests`: parsed body, headers, section, behaviour). Answered
+completions report `prompt_tokens` / `completion_tokens` usage; 429/500 carry none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+_SCHEMA_BLOCK = re.compile(r"```json\s*(\{.*?\})\s*```", re.DOTALL)
+_FILLER_TEXT = ("the subject moves through a bright open space while light falls across the "
+                "scene and the details stay clear and steady")
+FILLER = _FILLER_TEXT.split(" ")
+
+
+@dataclass
+class Recorded:
+    body: dict[str, Any]
+    headers: dict[str, str]
+    section: str | None
+    behaviour: str
+    time: float
+
+
+def section_of(body: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    """(section name, JSON schema) the request asks for."""
+    rf = body.get("response_format") or {}
+    if rf.get("type") == "json_schema":
+        js = rf["json_schema"]
+        return js.get("name"), js.get("schema")
+    system = next((m["content"] for m in body.get("messages", []) if m["role"] == "system"), "")
+    m = _SCHEMA_BLOCK.search(system if isinstance(system, str) else "")
+    if not m:
+        return None, None
+    schema = json.loads(m.group(1))
+    title = schema.get("title", "").removesuffix("Section")
+    return re.sub(r"(?<!^)([A-Z])", r"_\1", title).lower() or None, schema
+
+
+@dataclass
+class ScriptedLLMServer:
+    delay: float = 0.0
+    hang_s: float = 3.0
+    words: int = 40
+    prompt_tokens: int = 100
+    completion_tokens: int = 20
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    record_bodies: bool = True
+
+    def __post_init__(self) -> None:
+        self._script: dict[str, deque[str]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+
+    # -- control ---------------------------------------------------------------------------
+    def start(self) -> ScriptedLLMServer:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                server._handle(self)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._httpd.request_queue_size = 256
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._httpd:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._httpd is not None
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def queue(self, section: str, *behaviours: str) -> None:
+        """Next requests for `section` ('*' = any section) behave as listed, then 'ok'."""
+        with self._lock:
+            self._script[section].extend(behaviours)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._script.clear()
+            self.requests.clear()
+            self.overrides.clear()
+            self.delay = 0.0
+
+    def count(self, section: str | None = None) -> int:
+        return sum(1 for r in self.requests if section is None or r.section == section)
+
+    # -- serving ---------------------------------------------------------------------------
+    def _next(self, section: str | None) -> str:
+        with self._lock:
+            for key in (section or "", "*"):
+                if self._script.get(key):
+                    return self._script[key].popleft()
+        return "ok"
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        body = json.loads(h.rfile.read(int(h.headers.get("content-length", 0))) or b"{}")
+        section, schema = section_of(body)
+        behaviour = self._next(section)
+        with self._lock:
+            self.requests.append(Recorded(body if self.record_bodies else {}, dict(h.headers),
+                                          section, behaviour, time.time()))
+        if self.delay:
+            time.sleep(self.delay)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._respond(h, behaviour, section, schema, body)  # client may have given up
+
+    def _respond(self, h: BaseHTTPRequestHandler, behaviour: str, section: str | None,
+                 schema: dict[str, Any] | None, body: dict[str, Any]) -> None:
+        if behaviour == "429":
+            return _send(h, 429, {"error": {"message": "slow down", "type": "rate_limit"}},
+                         {"retry-after": "0"})
+        if behaviour == "500":
+            return _send(h, 500, {"error": {"message": "boom", "type": "server_error"}})
+        if behaviour == "timeout":
+            time.sleep(self.hang_s)
+        answer = self.answer(section, schema)
+        content: str | None = json.dumps(answer)
+        finish, refusal = "stop", None
+        if behaviour == "invalid":
+            content = "Sure! Here is the caption: " + content[:-1]
+        elif behaviour == "length":
+            content, finish = content[: len(content) // 2], "length"
+        elif behaviour == "refusal":
+            content, refusal = None, "I can't help with that."
+        elif behaviour == "mismatch":
+            content = json.dumps({"text": "wrong field", "extra": 1})
+        elif behaviour == "fenced":
+            content = f"```json\n{content}\n```"
+        return _send(h, 200, {
+            "id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
+            "model": body.get("model", "test"),
+            "choices": [{"index": 0, "finish_reason": finish, "message": {
+                "role": "assistant", "content": content, "refusal": refusal}}],
+            "usage": {"prompt_tokens": self.prompt_tokens,
+                      "completion_tokens": self.completion_tokens,
+                      "total_tokens": self.prompt_tokens + self.completion_tokens}})
+
+    def answer(self, section: str | None, schema: dict[str, Any] | None) -> dict[str, Any]:
+        """A valid answer for `schema`, with the section's overrides applied."""
+        out: dict[str, Any] = {}
+        for name, prop in ((schema or {}).get("properties") or {}).items():
+            kind = prop.get("type")
+            if kind == "string":
+                out[name] = " ".join((FILLER * (self.words // len(FILLER) + 1))[: self.words])
+            elif kind == "integer":
+                out[name] = 1
+            elif kind == "array":
+                out[name] = ["person"]
+            else:
+                out[name] = None
+        out.update(self.overrides.get(section or "", {}))
+        return out
+
+
+def _send(h: BaseHTTPRequestHandler, code: int, payload: dict[str, Any],
+          headers: dict[str, str] | None = None) -> None:
+    data = json.dumps(payload).encode()
+    h.send_response(code)
+    h.send_header("content-type", "application/json")
+    h.send_header("content-length", str(len(data)))
+    for k, v in (headers or {}).items():
+        h.send_header(k, v)
+    h.end_headers()
+    h.wfile.write(data)
