@@ -2,8 +2,9 @@
 
 Keys: a accept · e edit a section in $EDITOR · r reject (asks a reason) · s skip (gives the
 item back; not offered again this session) · o open the contact sheet · q quit (gives the held
-item back) · ? help. Edits are validated when the editor closes and kept until the item is
-accepted (recorded as an 'edit' decision) or left. Accept needs all six sections.
+item back) · p show the item again · ? help. Edits are validated when the editor closes and
+kept until the item is accepted (recorded as an 'edit' decision) or left. Accept needs all
+six sections.
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ class Session:
         pending = self.store.counts_by_state().get("pending", 0)
         self.say("─" * width)
         self.say(f"item {item.item_id} · clip {c.clip_id} · version {c.version[:12]} · "
-                 f"{pending} pending" + (" · FLAGGED" if item.flagged else ""))
+                 f"{pending} more pending" + (" · FLAGGED" if item.flagged else ""))
         self.say(f"flags:   {', '.join(c.flags) or 'none'}")
         if c.missing:
             left = [s for s in c.missing if s not in edits]

@@ -1,0 +1,193 @@
+"""The review CLI: scriptable JSON commands, a core-only import check, and the interactive
+mode driven end to end on a pseudo-terminal (pexpect) with a scripted $EDITOR."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+import pyarrow.parquet as pq
+from PIL import Image
+from review_helpers import make_caption, queue, write_merged
+
+from any2capins.cli import main
+from any2capins.review.decisions import audit_trail
+
+HEAVY = ("torch", "ray", "transformers", "pycolmap", "cv2", "decord", "openai", "av")
+
+
+def _json(capsys) -> dict:
+    return json.loads(capsys.readouterr().out)
+
+
+def test_scriptable_claim_decide_stats_export(tmp_path, capsys, monkeypatch):
+    run = str(tmp_path)
+    write_merged(tmp_path, {0: [make_caption("a"), make_caption("b", flags=["people_count"])]})
+    assert main(["review", "enqueue", "--run", run]) == 0
+    assert "2 added" in capsys.readouterr().out
+    assert main(["review", "claim", "--run", run, "--annotator", "alice"]) == 0
+    claimed = _json(capsys)
+    assert claimed["item"]["caption"]["clip_id"] == "b"  # flagged first
+    assert claimed["sheet"].endswith("sheets/b.png")
+
+    request = {"item_id": claimed["item"]["item_id"], "version": claimed["version"],
+               "action": "edit", "edits": {"style": "Warm light, soft focus."}}
+    path = tmp_path / "req.json"
+    path.write_text(json.dumps(request))
+    assert main(["review", "decide", "--run", run, "--annotator", "bob",
+                 "--input", str(path)]) == 1
+    assert _json(capsys)["error"] == "lease"  # bob does not hold it
+    assert main(["review", "decide", "--run", run, "--annotator", "alice",
+                 "--input", str(path)]) == 0
+    decision = _json(capsys)["decision"]
+    assert decision["edited_sections"] == ["style"]
+    assert decision["after"]["style"] == "Warm light, soft focus."
+    assert main(["review", "decide", "--run", run, "--annotator", "alice",
+                 "--input", str(path)]) == 1
+    assert _json(capsys)["error"] == "stale"
+    monkeypatch.setattr(sys, "stdin", __import__("io").StringIO('{"item_id": 1}'))
+    assert main(["review", "decide", "--run", run, "--annotator", "alice"]) == 2
+    assert _json(capsys)["error"] == "invalid_request"
+
+    assert main(["review", "stats", "--run", run, "--json"]) == 0
+    stats = _json(capsys)
+    assert stats["items_by_state"] == {"edited": 1, "pending": 1}
+    assert stats["annotators"]["alice"]["edit"] == 1
+    assert main(["review", "export", "--run", run]) == 0
+    assert "exported 1 approved" in capsys.readouterr().out
+    table = pq.read_table(tmp_path / "review" / "decisions" / "shard-00000.parquet")
+    assert table.column("style").to_pylist() == ["Warm light, soft focus."]
+    assert main(["review", "claim", "--run", run, "--annotator", ""]) == 2
+    assert "annotator name is required" in capsys.readouterr().err
+
+
+def test_review_commands_run_without_heavy_packages(tmp_path):
+    """Annotators install only the core package: block the pipeline's heavy packages and run
+    every non-interactive review command."""
+    write_merged(tmp_path, {0: [make_caption("a"), make_caption("b")]})
+    code = f"""
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {HEAVY!r}:
+            raise ImportError('blocked heavy module ' + name)
+sys.meta_path.insert(0, Block())
+from any2capins.cli import main
+run = {str(tmp_path)!r}
+for argv in (['enqueue', '--run', run], ['auto-accept', '--run', run, '--annotator', 'bot'],
+             ['claim', '--run', run, '--annotator', 'x'], ['stats', '--run', run],
+             ['export', '--run', run]):
+    assert main(['review', *argv]) == 0, argv
+print('HEAVY', sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=False, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
+    assert "AUTOMATIC REVIEW as bot: 2 complete captions accepted" in out.stdout
+
+
+EDITOR = """
+import sys
+from pathlib import Path
+source, target = Path(sys.argv[1]), Path(sys.argv[2])  # $EDITOR's own args, then the file
+assert target.read_text().startswith('# ')  # the section's header comment
+target.write_text('# a comment line, ignored\\n' + source.read_text())
+"""
+VIEWER = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')"
+
+
+def _spawn(run: Path, tmp_path: Path, edit_source: Path, marker: Path) -> pexpect.spawn:
+    (tmp_path / "editor.py").write_text(EDITOR)
+    (tmp_path / "viewer.py").write_text(VIEWER)
+    env = {k: v for k, v in os.environ.items() if k != "VISUAL"}
+    env.update(EDITOR=f"{sys.executable} {tmp_path / 'editor.py'} {edit_source}", TERM="dumb")
+    viewer = f"review.viewer={sys.executable} {tmp_path / 'viewer.py'} {marker}"
+    return pexpect.spawn(sys.executable, ["-m", "any2capins.cli", "review", "--run", str(run),
+                                          "--annotator", "alice", "--set", viewer],
+                         env=env, encoding="utf-8", timeout=30, dimensions=(40, 120))
+
+
+def test_interactive_session_end_to_end(tmp_path):
+    run = tmp_path / "run"
+    rows = [make_caption("a", flags=["camera_mismatch"]), make_caption("b", missing=["dense"]),
+            make_caption("c"), make_caption("d")]
+    write_merged(run, {0: rows})
+    assert main(["review", "enqueue", "--run", str(run)]) == 0
+    (run / "sheets").mkdir()
+    Image.new("RGB", (8, 8)).save(run / "sheets" / "a.png")
+    edit_source, marker = tmp_path / "edit.txt", tmp_path / "viewer.log"
+
+    child = _spawn(run, tmp_path, edit_source, marker)
+    child.expect("item 1 · clip a")
+    child.expect("flags:   camera_mismatch")
+    child.expect(r"sheet:   \S+/sheets/a\.png")
+    child.expect("> ")
+    child.send("o")
+    child.expect("opened")
+    edit_source.write_text("The camera tilts up\nslowly.\n")
+    child.send("e")
+    child.expect("section\\?")
+    child.send("4")
+    child.expect(r"4\. Camera caption \[edited\]: The camera tilts up slowly\.")
+    child.send("a")
+    child.expect(r"accepted with edits \(camera\)")
+
+    child.expect("item 2 · clip b")
+    child.expect("missing: dense")
+    child.expect("> ")
+    child.send("a")
+    child.expect("refused: accept needs a complete caption; missing section\\(s\\): dense")
+    edit_source.write_text("   \n")
+    child.send("e")
+    child.send("1")
+    child.expect("refused: edit refused: section 'dense': section text is empty")
+    edit_source.write_text("A man walks a dog along the beach.")
+    child.send("e")
+    child.send("1")
+    child.expect(r"\[edited\]: A man walks a dog")
+    child.send("a")
+    child.expect(r"accepted with edits \(dense\)")
+
+    child.expect("item 3 · clip c")
+    child.expect("> ")
+    child.send("r")
+    child.expect("reason for rejecting")
+    child.sendline("too dark to describe")
+    child.expect("rejected: item 3")
+    child.expect("item 4 · clip d")
+    child.expect("> ")
+    child.send("s")
+    child.expect("nothing left to claim")
+    child.expect("session: accept 0  edit 2  reject 1  skip 1")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    assert marker.read_text().strip() == str(run / "sheets" / "a.png")
+
+    store = queue(run)
+    trail = audit_trail(store)
+    assert [(d.clip_id, d.action, d.annotator, d.automatic) for d in trail] == [
+        ("a", "edit", "alice", False), ("b", "edit", "alice", False),
+        ("c", "reject", "alice", False)]
+    assert trail[0].after["camera"] == "The camera tilts up slowly."
+    assert trail[0].before["camera"] == rows[0].camera
+    assert trail[2].reason == "too dark to describe"
+    assert store.item(4).state == "pending"  # skipped: back in the queue
+
+    # A new session: quitting gives the held item back.
+    child = _spawn(run, tmp_path, edit_source, marker)
+    child.expect("item 4 · clip d")
+    child.expect("> ")
+    child.send("q")
+    child.expect("quit: item given back")
+    child.expect(pexpect.EOF)
+    child.close()
+    outcomes = [r[0] for r in store.conn.execute(
+        "SELECT outcome FROM leases WHERE item_id = 4 ORDER BY lease_id")]
+    assert outcomes == ["released", "released"]
+    assert store.item(4).state == "pending"
