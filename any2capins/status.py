@@ -25,10 +25,12 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for stage in sorted(set(stages)):
         done = store.done_records(stage)
-        rows = sum(d.input_rows for d in done)
-        print(f"{stage:<14} shards done {len(done):>4}   rows {rows:>7}   "
-              f"ok {sum(d.output_rows for d in done):>7}   "
-              f"errors {sum(d.error_rows for d in done):>5}")
+        items = sum(d.input_rows for d in done)
+        ok = sum(d.ok_items for d in done)
+        rows = sum(d.output_rows for d in done)
+        errors = sum(d.error_rows for d in done)
+        print(f"{stage:<14} shards done {len(done):>4}   items {items:>7}   ok {ok:>7}   "
+              f"errors {errors:>5}   rows written {rows:>7}")
     return 0
 
 

@@ -94,3 +94,29 @@ def test_same_rows_in_process_and_on_ray(tmp_path: Path, executor: str, request)
     # setup runs once per worker, never once per shard or item
     assert len(setups) == (2 if executor == "ray" else 1)
     assert set(setups) == {str(r.pid) for r in rows}
+
+
+class Many(SquareStage):
+    """Fan-out: item n yields n % 3 rows (0, 1 or 2); an item yielding none is still ok."""
+
+    name = "many"
+    output_dir = "many"
+    fan_out = True
+
+    def process_batch(self, batch):
+        out = []
+        for item, res in zip(batch, super().process_batch(batch), strict=True):
+            out.append(res if not isinstance(res, Squared) else [res] * (item.n % 3))
+        return out
+
+
+def test_fan_out_stage_keeps_the_item_invariant(tmp_path: Path) -> None:
+    summary = run_stage(Many(StageResources(batch_size=4)), tasks(30, 10), str(tmp_path),
+                        _runtime("local"))
+    store = ShardStore(str(tmp_path))
+    done = store.done_records("many")
+    assert all(d.input_rows == d.ok_items + d.error_rows for d in done)
+    rows = store.read_all("many", Squared)
+    ok_ns = {n for n in range(30) if n % 7 != 3 and n % 11 != 5}
+    assert len(rows) == sum(n % 3 for n in ok_ns) == summary.outputs
+    assert summary.ok == len(ok_ns) and summary.items == 30

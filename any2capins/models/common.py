@@ -54,8 +54,9 @@ class ShardDone(Record):
 
     stage: str
     shard: int
-    input_rows: int
-    output_rows: int
+    input_rows: int = Field(description="Items read; always ok_items + error_rows.")
+    ok_items: int = Field(description="Items processed without failure.")
+    output_rows: int = Field(description="Rows written (= ok_items except for fan-out stages).")
     error_rows: int
     started: datetime
     finished: datetime

@@ -31,6 +31,7 @@ class StageSummary:
     shards_skipped: int = 0
     shards_failed: list[int] = field(default_factory=list)
     items: int = 0
+    ok: int = 0
     outputs: int = 0
     errors: int = 0
     items_run: int = 0
@@ -43,10 +44,12 @@ class StageSummary:
 
     def line(self) -> str:
         parts = [
-            f"{self.stage:<14}", f"{self.items:>6} items", f"{self.outputs:>6} ok",
+            f"{self.stage:<14}", f"{self.items:>6} items", f"{self.ok:>6} ok",
             f"{self.errors:>4} errors", f"{self.items_per_s:7.2f} items/s",
             f"shards {self.shards_run} run / {self.shards_skipped} skipped",
         ]
+        if self.outputs != self.ok:
+            parts.append(f"{self.outputs} rows")
         if self.shards_failed:
             parts.append(f"/ {len(self.shards_failed)} FAILED {self.shards_failed}")
         if self.usage.calls or self.usage.cached_calls:
@@ -58,6 +61,7 @@ class StageSummary:
 
     def add(self, done: ShardDone) -> None:
         self.items += done.input_rows
+        self.ok += done.ok_items
         self.outputs += done.output_rows
         self.errors += done.error_rows
         if done.usage:

@@ -63,25 +63,38 @@ def process_shard(
     items = load_inputs(stage, store, task)
     outputs: list[BaseModel] = []
     errors: list[ErrorRecord] = []
+    ok_items = 0
     size = stage.resources.batch_size
     for start in range(0, len(items), size):
         batch = items[start : start + size]
         for item, res in zip(batch, run_batch(stage, batch, max_retries), strict=True):
-            if isinstance(res, Failure):
-                errors.append(_error_row(stage, task.index, item, res))
-            elif isinstance(res, stage.output_model):
-                outputs.append(res)
+            rows = _output_rows(stage, res)
+            if isinstance(rows, Failure):
+                errors.append(_error_row(stage, task.index, item, rows))
             else:
-                wrong = f"expected {stage.output_model.__name__}, got {type(res).__name__}"
-                errors.append(_error_row(stage, task.index, item, Failure("StageError", wrong)))
+                outputs.extend(rows)
+                ok_items += 1
     done = ShardDone(
-        stage=stage.name, shard=task.index, input_rows=len(items), output_rows=len(outputs),
-        error_rows=len(errors), started=started, finished=utc_now(),
+        stage=stage.name, shard=task.index, input_rows=len(items), ok_items=ok_items,
+        output_rows=len(outputs), error_rows=len(errors), started=started, finished=utc_now(),
         seconds=round(time.perf_counter() - t0, 4), worker=worker_id(), usage=stage.take_usage(),
     )
     store.write_shard(output_dir=stage.output_dir, model=stage.output_model, index=task.index,
                       rows=outputs, errors=errors, done=done)
     return done
+
+
+def _output_rows(stage: Stage, res: object) -> list[BaseModel] | Failure:
+    """The output rows of one item's result: a record, or a list of them for fan-out stages
+    (possibly empty: an item that yields nothing is still processed, not lost)."""
+    if isinstance(res, Failure):
+        return res
+    rows = res if stage.fan_out and isinstance(res, list) else [res]
+    wrong = [r for r in rows if not isinstance(r, stage.output_model)]
+    if wrong:
+        got = type(wrong[0]).__name__
+        return Failure("StageError", f"expected {stage.output_model.__name__}, got {got}")
+    return rows  # type: ignore[return-value]
 
 
 def _error_row(stage: Stage, shard: int, item: BaseModel, failure: Failure) -> ErrorRecord:

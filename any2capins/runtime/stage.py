@@ -12,7 +12,7 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel
 
@@ -57,6 +57,10 @@ class Stage(ABC, Generic[InT, OutT]):
     input_model: ClassVar[type[BaseModel]]
     output_model: ClassVar[type[BaseModel]]
     output_dir: ClassVar[str]
+    # A fan-out stage returns a list of output records per item (possibly empty), e.g. one
+    # short prompt per condition set of a clip; the invariant is then
+    # input rows = ok items + error rows, with output rows >= ok items.
+    fan_out: ClassVar[bool] = False
 
     def __init__(self, resources: StageResources) -> None:
         self.resources = resources
@@ -65,8 +69,9 @@ class Stage(ABC, Generic[InT, OutT]):
         """Load what the stage needs; called once per worker before the first batch."""
 
     @abstractmethod
-    def process_batch(self, batch: Sequence[InT]) -> list[OutT | Failure]:
-        """One result per item of `batch`, in order."""
+    def process_batch(self, batch: Sequence[InT]) -> list[Any]:
+        """One result per item of `batch`, in order: an output record or a `Failure`
+        (fan-out stages: a list of output records or a `Failure`)."""
 
     def item_key(self, item: InT) -> tuple[str | None, str]:
         """(clip_id, uri) of an input item, for error rows."""
