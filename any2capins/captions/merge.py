@@ -25,8 +25,8 @@ def texts_version(texts: dict[str, str | None]) -> str:
 def merge_row(row: ClipSections, config: CaptionsConfig) -> MergedCaption:
     """Merge one clip's sections and run the checks."""
     by_name = {r.section: r for r in row.sections}
-    texts = {s: (by_name[s].text if s in by_name and by_name[s].status == "ok" else None)
-             for s in SECTIONS}
+    texts = {s: (" ".join((by_name[s].text or "").split()) or None
+                 if s in by_name and by_name[s].status == "ok" else None) for s in SECTIONS}
     data = {s: (by_name[s].data_json if s in by_name else None) for s in SECTIONS}
     missing = [s for s in SECTIONS if not texts[s]]
     flags = run_checks(texts, data, row.digest, config.word_bounds)
