@@ -61,6 +61,7 @@ def process_shard(
     """Process and write one shard; returns its completion record."""
     started, t0 = utc_now(), time.perf_counter()
     items = load_inputs(stage, store, task)
+    stage.begin_shard(task.index, store.run_dir)
     outputs: list[BaseModel] = []
     errors: list[ErrorRecord] = []
     ok_items = 0

@@ -68,6 +68,10 @@ class Stage(ABC, Generic[InT, OutT]):
     def setup(self) -> None:
         """Load what the stage needs; called once per worker before the first batch."""
 
+    def begin_shard(self, index: int, run_dir: str) -> None:  # noqa: B027 - optional hook
+        """Called before the first batch of shard `index`: stages that join side inputs of
+        the same shard (e.g. condition rows of shard N) load them here."""
+
     @abstractmethod
     def process_batch(self, batch: Sequence[InT]) -> list[Any]:
         """One result per item of `batch`, in order: an output record or a `Failure`
