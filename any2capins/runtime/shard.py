@@ -70,11 +70,10 @@ def process_shard(
         batch = items[start : start + size]
         for item, res in zip(batch, run_batch(stage, batch, max_retries), strict=True):
             rows = _output_rows(stage, res)
-            if isinstance(rows, Failure):
-                errors.append(_error_row(stage, task.index, item, rows))
-            else:
-                outputs.extend(rows)
-                ok_items += 1
+            failures = [r for r in rows if isinstance(r, Failure)]
+            errors.extend(_error_row(stage, task.index, item, f) for f in failures)
+            outputs.extend(r for r in rows if not isinstance(r, Failure))
+            ok_items += not failures
     done = ShardDone(
         stage=stage.name, shard=task.index, input_rows=len(items), ok_items=ok_items,
         output_rows=len(outputs), error_rows=len(errors), started=started, finished=utc_now(),
@@ -85,17 +84,18 @@ def process_shard(
     return done
 
 
-def _output_rows(stage: Stage, res: object) -> list[BaseModel] | Failure:
-    """The output rows of one item's result: a record, or a list of them for fan-out stages
-    (possibly empty: an item that yields nothing is still processed, not lost)."""
-    if isinstance(res, Failure):
-        return res
+def _output_rows(stage: Stage, res: object) -> list[BaseModel | Failure]:
+    """The rows of one item's result: a record or a Failure; for fan-out stages a list of
+    them (possibly empty: an item that yields nothing is still processed, not lost)."""
     rows = res if stage.fan_out and isinstance(res, list) else [res]
-    wrong = [r for r in rows if not isinstance(r, stage.output_model)]
-    if wrong:
-        got = type(wrong[0]).__name__
-        return Failure("StageError", f"expected {stage.output_model.__name__}, got {got}")
-    return rows  # type: ignore[return-value]
+    out: list[BaseModel | Failure] = []
+    for r in rows:
+        if isinstance(r, Failure | stage.output_model):
+            out.append(r)
+        else:
+            got = type(r).__name__
+            out.append(Failure("StageError", f"expected {stage.output_model.__name__}, got {got}"))
+    return out
 
 
 def _error_row(stage: Stage, shard: int, item: BaseModel, failure: Failure) -> ErrorRecord:

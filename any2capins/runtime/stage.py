@@ -57,9 +57,10 @@ class Stage(ABC, Generic[InT, OutT]):
     input_model: ClassVar[type[BaseModel]]
     output_model: ClassVar[type[BaseModel]]
     output_dir: ClassVar[str]
-    # A fan-out stage returns a list of output records per item (possibly empty), e.g. one
-    # short prompt per condition set of a clip; the invariant is then
-    # input rows = ok items + error rows, with output rows >= ok items.
+    # A fan-out stage returns a list per item (possibly empty) of output records and/or
+    # Failures, e.g. one short prompt per condition set of a clip. Its invariant is per planned
+    # output: every one is a written row or an error row; `ok_items` counts items without any
+    # failure. For 1:1 stages: input rows = ok items + error rows.
     fan_out: ClassVar[bool] = False
 
     def __init__(self, resources: StageResources) -> None:
@@ -68,7 +69,7 @@ class Stage(ABC, Generic[InT, OutT]):
     def setup(self) -> None:
         """Load what the stage needs; called once per worker before the first batch."""
 
-    def begin_shard(self, index: int, run_dir: str) -> None:  # noqa: B027 - optional hook
+    def begin_shard(self, index: int, run_dir: str) -> None:
         """Called before the first batch of shard `index`: stages that join side inputs of
         the same shard (e.g. condition rows of shard N) load them here."""
 
