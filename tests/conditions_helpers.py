@@ -1,0 +1,82 @@
+"""Helpers for the condition-stage tests: tiny models (built once per test process) and run
+folders with `clips/` shards made from bundled clips plus one undecodable clip."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+from any2capins.config.ingest import IngestConfig
+from any2capins.ingest.stage import ProbeStage
+from any2capins.io.shards import ShardStore
+from any2capins.models.clips import ClipRecord, SourceRecord
+from any2capins.models.common import ShardDone
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples" / "clips"
+SMALL_CLIPS = ("people_selfie_1s.mp4", "vp9_bear.webm")
+
+
+@lru_cache(maxsize=1)
+def tiny_models() -> dict[str, str]:
+    """Tiny random models, written once per process (via the same code as `models tiny`)."""
+    from any2capins.conditions.models_tiny import write_tiny_models
+
+    return write_tiny_models(Path(tempfile.mkdtemp(prefix="a2c-tiny-")))
+
+
+def tiny_overrides() -> list[str]:
+    """`--set` overrides running every condition stage on tiny models, small and fast."""
+    m = tiny_models()
+    det = ["threshold=0.3", "max_detections=3", "input_size=160", "frame_batch=4"]
+    return [
+        "runtime.progress=false",
+        f"depth.model={m['depth']}", "depth.input_size=70", "depth.store_max_side=64",
+        "depth.sampling.fps=4",
+        f"pose.detector.model={m['detector']}", f"pose.vitpose.model={m['vitpose']}",
+        "pose.sampling.fps=4", "pose.sampling.max_side=320",
+        *(f"pose.detector.{d}" for d in det),
+        f"refs.detector.model={m['detector']}", "refs.min_box_frac=0", "refs.sampling.count=4",
+        "refs.sampling.max_side=320", *(f"refs.detector.{d}" for d in det),
+    ]
+
+
+def probe_clip(path: Path, index: int = 0) -> ClipRecord:
+    res = ProbeStage(IngestConfig()).process_batch([SourceRecord(uri=str(path), index=index)])[0]
+    if not isinstance(res, ClipRecord):
+        raise RuntimeError(f"probe failed for {path}: {res}")
+    return res
+
+
+def write_clips(run_dir: Path, shards: list[list[ClipRecord]]) -> None:
+    """Write `clips/` shards (with ingest completion records) as ingest would."""
+    store = ShardStore(str(run_dir))
+    now = datetime.now(UTC)
+    for i, rows in enumerate(shards):
+        done = ShardDone(stage="ingest", shard=i, input_rows=len(rows), ok_items=len(rows),
+                         output_rows=len(rows),
+                         error_rows=0, started=now, finished=now, seconds=0.0, worker="test")
+        store.write_shard(output_dir="clips", model=ClipRecord, index=i, rows=rows, errors=[],
+                          done=done)
+
+
+def make_run(tmp: Path, *, bad: bool = True, names: tuple[str, ...] = SMALL_CLIPS) -> Path:
+    """A run folder with one shard of good clips; `bad` adds a clip whose file is not a video
+    (its metadata copied from a good clip, so only decoding fails)."""
+    run = tmp / "run"
+    src = tmp / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    clips = []
+    for i, name in enumerate(names):
+        shutil.copy(EXAMPLES / name, src / name)
+        clips.append(probe_clip(src / name, i))
+    if bad:
+        broken = src / "broken.mp4"
+        broken.write_bytes(b"not a video at all\n" * 50)
+        clips.append(clips[0].model_copy(update={"clip_id": "badbadbadbadbad0",
+                                                 "uri": str(broken)}))
+    write_clips(run, [clips])
+    return run
