@@ -36,6 +36,15 @@ lint: install
 ingest: install
 	$(CLI) ingest $(CLIPS) --out $(RUN) --config pipelines/ingest.yaml
 
+## Review captions of RUN on this terminal: make review RUN=runs/x ANNOTATOR=you
+## (enqueues RUN's merged captions first: idempotent; policy etc. in pipelines/review.yaml).
+review: install
+	@test -n "$(or $(ANNOTATOR),$(ANY2CAPINS_ANNOTATOR))" || \
+		{ echo "make review: set ANNOTATOR=your-name (recorded with every decision)"; exit 2; }
+	$(CLI) review enqueue --run $(RUN) --config pipelines/review.yaml
+	$(CLI) review --run $(RUN) --annotator $(or $(ANNOTATOR),$(ANY2CAPINS_ANNOTATOR)) \
+		--config pipelines/review.yaml
+
 bench: install
 	$(BIN)/python bench/decode.py
 
