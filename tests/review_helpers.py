@@ -28,7 +28,7 @@ def make_caption(clip_id: str, *, flags: Sequence[str] = (), missing: Sequence[s
                          prompt_versions={"dense": "v1"})
 
 
-def write_merged(run_dir: Path, shards: dict[int, list[MergedCaption]]) -> None:
+def write_merged(run_dir: Path | str, shards: dict[int, list[MergedCaption]]) -> None:
     """Write captions/merged/shard-NNNNN.parquet files as the captions stage would."""
     store = ShardStore(str(run_dir))
     for index, rows in shards.items():

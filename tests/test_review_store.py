@@ -285,9 +285,10 @@ def test_word_distance_and_stats(tmp_path):
     assert word_distance("", "one two") == 2
     assert word_distance("the dog runs", "dog runs fast") == 2
     store = queue(tmp_path)
-    enqueue(store, [(0, [make_caption(f"c{i}", flags=["f1"] if i < 2 else [],
-                                      missing=["style"] if i == 3 else [])
-                         for i in range(9)])], "all")
+    rows = [make_caption(f"c{i}", flags=["f1"] if i < 2 else [],
+                         missing=["style"] if i in (3, 4) else []) for i in range(9)]
+    rows[4] = rows[4].model_copy(update={"flags": ["missing:style"]})  # as captions/ flags it
+    enqueue(store, [(0, rows)], "all")
     records = _decide_mix(store)
     stats = compute_stats(store)
     by_action = {a: sum(r.action == a for r in records) for a in ("accept", "edit", "reject")}
@@ -295,7 +296,7 @@ def test_word_distance_and_stats(tmp_path):
     assert stats["acceptance_rate"] == round((by_action["accept"] + by_action["edit"]) / 9, 4)
     assert sum(a["decisions"] for a in stats["annotators"].values()) == 9
     assert set(stats["annotators"]) == {"alice", "bob"}
-    assert stats["flags"] == {"f1": 2, "missing:style": 1}
+    assert stats["flags"] == {"f1": 2, "missing:style": 2}
     camera = [word_distance(r.before["camera"], r.after["camera"]) for r in records
               if "camera" in r.edited_sections]
     assert stats["edit_distance_words"]["camera"]["edits"] == len(camera)
