@@ -3,6 +3,7 @@ mode driven end to end on a pseudo-terminal (pexpect) with a scripted $EDITOR.""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -12,10 +13,14 @@ from pathlib import Path
 import pexpect
 import pyarrow.parquet as pq
 from PIL import Image
-from review_helpers import make_caption, queue, write_merged
+from review_helpers import Clock, make_caption, queue, write_merged
 
 from any2capins.cli import main
+from any2capins.config.review import ReviewConfig
 from any2capins.review.decisions import audit_trail
+from any2capins.review.enqueue import enqueue
+from any2capins.review.interactive import Session
+from any2capins.review.leases import claim
 
 HEAVY = ("torch", "ray", "transformers", "pycolmap", "cv2", "decord", "openai", "av")
 
@@ -223,3 +228,36 @@ def test_remote_run_folder_needs_local_queue_and_exports_to_s3(tmp_path, capsys,
         assert table.column("automatic").to_pylist() == [True]
     finally:
         server.stop()
+
+
+class _Keys(io.StringIO):
+    """Line input for Session (not a tty); raises KeyboardInterrupt when it runs dry."""
+
+    def readline(self, *args):
+        line = super().readline(*args)
+        if not line:
+            raise KeyboardInterrupt
+        return line
+
+
+def test_session_survives_lost_lease_and_interrupt(tmp_path):
+    clock = Clock()
+    store = queue(tmp_path, lease_seconds=60, clock=clock)
+    enqueue(store, [(0, [make_caption("a"), make_caption("b")])], "all")
+    out = io.StringIO()
+
+    class Stealing(_Keys):  # bob reclaims item 1 while alice looks at it
+        def readline(self, *args):
+            if not getattr(self, "stolen", False):
+                self.stolen = True
+                clock.advance(61)
+                assert claim(store, "bob").item_id == 1
+            return super().readline(*args)
+
+    Session(store, "alice", str(tmp_path), ReviewConfig(), stdin=Stealing("a\n"),
+            stdout=out).run()
+    text = out.getvalue()
+    assert "refused: alice does not hold item 1 (leased to bob" in text
+    assert "item 2 · clip b" in text and "interrupted: item given back" in text
+    assert store.item(1).lease_owner == "bob"
+    assert store.item(2).state == "pending" and audit_trail(store) == []

@@ -146,13 +146,19 @@ def run_release(args: argparse.Namespace) -> int:
 
 
 def run_decide(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from pydantic import ValidationError
 
+    from any2capins.errors import InputError
     from any2capins.models.review import DecisionRequest
     from any2capins.review.decisions import decide
     from any2capins.review.errors import ReviewError
 
-    raw = sys.stdin.read() if args.input == "-" else open(args.input, encoding="utf-8").read()  # noqa: PTH123, SIM115
+    try:
+        raw = sys.stdin.read() if args.input == "-" else Path(args.input).read_text("utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read the decision: {exc}") from None
     try:
         request = DecisionRequest.model_validate_json(raw)
     except ValidationError as exc:

@@ -73,17 +73,31 @@ class Session:
         return claim(self.store, self.annotator, exclude=self.skipped)
 
     def _work_on(self, item: QueueItem) -> bool:
-        """Handle one item; False when the annotator quits."""
+        """Handle one item; False when the annotator quits (q, Ctrl-C, Ctrl-D, end of input)."""
+        try:
+            return self._commands(item)
+        except KeyboardInterrupt:
+            self._give_back(item)
+            self.say("\ninterrupted: item given back to the queue")
+            return False
+
+    def _give_back(self, item: QueueItem) -> None:
+        try:
+            release(self.store, item.item_id, self.annotator)
+        except ReviewError as exc:  # the lease expired and someone else has it now
+            self.say(f"note: {exc}")
+
+    def _commands(self, item: QueueItem) -> bool:
         edits: dict[str, str] = {}
         self.show(item, edits)
         while True:
             key = self.key("> ")
             if key in ("q", "\x03", "\x04", ""):
-                release(self.store, item.item_id, self.annotator)
+                self._give_back(item)
                 self.say("quit: item given back to the queue")
                 return False
             if key == "s":
-                release(self.store, item.item_id, self.annotator)
+                self._give_back(item)
                 self.skipped.append(item.item_id)
                 self.done["skip"] += 1
                 return True
@@ -192,7 +206,8 @@ class Session:
     def show(self, item: QueueItem, edits: dict[str, str]) -> None:
         width = min(shutil.get_terminal_size((100, 24)).columns, 120)
         c = item.caption
-        pending = self.store.counts_by_state().get("pending", 0)
+        pending = self.store.conn.execute(
+            "SELECT COUNT(*) FROM items WHERE state = 'pending'").fetchone()[0]
         self.say("─" * width)
         self.say(f"item {item.item_id} · clip {c.clip_id} · version {c.version[:12]} · "
                  f"{pending} more pending" + (" · FLAGGED" if item.flagged else ""))
