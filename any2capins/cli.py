@@ -22,6 +22,9 @@ COMMAND_MODULES = (
     "any2capins.status",
     "any2capins.captions.cli",
     "any2capins.review.cli",
+    "any2capins.shortprompts.cli",
+    "any2capins.export.cli",
+    "any2capins.schemas",
 )
 
 

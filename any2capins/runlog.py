@@ -74,3 +74,23 @@ class RunContext:
 def output_paths(run_dir: str, *dirs: str) -> list[str]:
     root = fs.resolve(run_dir)
     return [root.join(d).uri() for d in dirs]
+
+
+def shard_tasks(store: ShardStore, input_dir: str, hint: str) -> tuple[list[Any], dict[int, int]]:
+    """Tasks for every shard of `input_dir`, and rows per shard (for progress bars).
+
+    Raises InputError with `hint` (the command that makes the input) when there is none.
+    """
+    import pyarrow.parquet as pq
+
+    from any2capins.errors import InputError
+    from any2capins.runtime import ShardTask
+
+    indices = store.shard_indices(input_dir)
+    if not indices:
+        raise InputError(f"{store.run_dir}: nothing in {input_dir}/; run `{hint}` first")
+    sizes = {}
+    for i in indices:
+        loc = store.data_loc(input_dir, i)
+        sizes[i] = pq.read_metadata(loc.path, filesystem=loc.fs).num_rows
+    return [ShardTask(index=i, input_dir=input_dir) for i in indices], sizes

@@ -16,11 +16,13 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from any2capins.config.base import RuntimeConfig, StageResources, StrictModel
+from any2capins.config.camera import CameraConfig, SheetConfig
 from any2capins.config.captions import CaptionsConfig
 from any2capins.config.conditions import DepthConfig, PoseConfig, RefsConfig
 from any2capins.config.ingest import IngestConfig
 from any2capins.config.review import ReviewConfig
 from any2capins.config.sampling import SamplingConfig
+from any2capins.config.shortprompts import ExportConfig, ShortPromptsConfig
 from any2capins.errors import ConfigError
 
 __all__ = [
@@ -47,7 +49,11 @@ class PipelineConfig(StrictModel):
     depth: DepthConfig = Field(default_factory=DepthConfig)
     pose: PoseConfig = Field(default_factory=PoseConfig)
     refs: RefsConfig = Field(default_factory=RefsConfig)
+    camera: CameraConfig = Field(default_factory=CameraConfig)
+    sheet: SheetConfig = Field(default_factory=SheetConfig)
     captions: CaptionsConfig = Field(default_factory=CaptionsConfig)
+    shortprompts: ShortPromptsConfig = Field(default_factory=ShortPromptsConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     def redacted(self) -> dict[str, Any]:
         """JSON-ready dict without secrets (secret values are never held in config; this also

@@ -90,7 +90,11 @@ def write_bytes_atomic(loc: Location, data: bytes) -> None:
 def write_table_atomic(loc: Location, table: pa.Table) -> None:
     """Write a Parquet file atomically (see write_bytes_atomic)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
+    if table.num_rows == 0:
+        # no row group at all: an empty row group trips some readers (HF datasets)
+        pq.ParquetWriter(sink, table.schema, compression="zstd").close()
+    else:
+        pq.write_table(table, sink, compression="zstd")
     write_bytes_atomic(loc, sink.getvalue().to_pybytes())
 
 

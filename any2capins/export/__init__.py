@@ -1,0 +1,1 @@
+"""Export: the final Any2CapIns instances, and the dataset card."""

@@ -1,0 +1,1 @@
+"""Short prompts: user-style prompts per (clip, condition set) from approved captions."""
