@@ -45,6 +45,17 @@ review: install
 	$(CLI) review --run $(RUN) --annotator $(or $(ANNOTATOR),$(ANY2CAPINS_ANNOTATOR)) \
 		--config pipelines/review.yaml
 
+## Short prompts for RUN's approved captions, then the instances and the dataset card.
+shortprompts: install
+	$(CLI) shortprompts --run $(RUN) --config pipelines/shortprompts.yaml
+
+export: install
+	$(CLI) export --run $(RUN) --config pipelines/export.yaml
+
+## Regenerate schemas/ from the record models (a test fails when they drift).
+schemas: install
+	$(CLI) schemas --out schemas
+
 bench: install
 	$(BIN)/python bench/decode.py
 
