@@ -33,6 +33,7 @@ STAGES: dict[str, StageEntry] = {
     "depth": StageEntry("any2capins.conditions.depth:DepthStage", "depth"),
     "pose": StageEntry("any2capins.conditions.pose:PoseStage", "pose"),
     "refs": StageEntry("any2capins.conditions.refs:RefsStage", "refs"),
+    "camera": StageEntry("any2capins.conditions.camera:CameraStage", "camera"),
 }
 
 

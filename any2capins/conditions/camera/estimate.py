@@ -1,0 +1,153 @@
+"""From sampled frames to a camera estimate with a status; degenerate clips are recognised.
+
+Order of the checks (each one a status with a reason, never an exception):
+  too few frames / frames of different sizes       -> failed
+  median SIFT keypoints per frame below minimum    -> failed (textureless)
+  no verified frame pair                           -> failed (no_matches)
+  matched keypoints never move more than a little  -> static (identity poses)
+  most verified pairs PLANAR_OR_PANORAMIC          -> rotation_only (rotations from chained
+                                                      homographies, focal fitted to them)
+  incremental mapping registers enough frames      -> ok (normalised SfM poses)
+  otherwise                                        -> failed (sfm)
+Mapping, the expensive step, only runs when the cheap pair statistics call for it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from any2capins.conditions.camera import geometry as geo
+from any2capins.conditions.camera.motion import segments, sentence
+from any2capins.conditions.camera.sfm import Matches, map_frames, match_frames
+from any2capins.config.camera import CameraConfig
+from any2capins.models.camera import MotionSegment
+
+
+@dataclass
+class Estimate:
+    status: str
+    reason: str
+    sfm_size: tuple[int, int]  # (w, h) of the frames SfM saw
+    K: np.ndarray  # 3x3 at SfM resolution
+    poses: list[np.ndarray] = field(default_factory=list)  # normalised cam_from_world
+    registered: list[bool] = field(default_factory=list)
+    reprojection_error: float | None = None
+    planar_share: float | None = None
+    median_motion: float | None = None
+    scale_depth: float | None = None
+    segments: list[MotionSegment] = field(default_factory=list)
+    description: str = ""
+
+    @property
+    def num_registered(self) -> int:
+        return sum(self.registered)
+
+
+def _prior_k(size: tuple[int, int], factor: float) -> np.ndarray:
+    w, h = size
+    f = factor * max(w, h)
+    return np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1.0]])
+
+
+def _failed(reason: str, size: tuple[int, int], cfg: CameraConfig, **extra) -> Estimate:
+    return Estimate("failed", reason, size, _prior_k(size, cfg.focal_prior), **extra)
+
+
+def estimate_camera(frames: Sequence[np.ndarray], times: Sequence[float], cfg: CameraConfig,
+                    workdir: str | None = None) -> Estimate:
+    """Camera poses, status and motion description of one clip's sampled frames (RGB uint8)."""
+    sizes = {tuple(f.shape[:2]) for f in frames}
+    size = (int(frames[0].shape[1]), int(frames[0].shape[0])) if frames else (0, 0)
+    if len(frames) < cfg.min_frames:
+        return _failed(f"too_short: {len(frames)} frame(s) sampled, need {cfg.min_frames}",
+                       size, cfg)
+    if len(sizes) > 1:
+        return _failed(f"frame_sizes: frames differ in size {sorted(sizes)}", size, cfg)
+    if frames[0].ndim != 3 or frames[0].shape[2] != 3:
+        return _failed(f"frame_format: expected HxWx3 RGB, got {frames[0].shape}", size, cfg)
+    stack = np.ascontiguousarray(np.stack(frames).astype(np.uint8))
+    with tempfile.TemporaryDirectory(prefix="a2c-cam-", dir=workdir) as tmp:
+        return _estimate(stack, list(times), cfg, Path(tmp))
+
+
+def _estimate(frames: np.ndarray, times: list[float], cfg: CameraConfig, tmp: Path) -> Estimate:
+    size = (frames.shape[2], frames.shape[1])
+    matches = match_frames(frames, tmp, cfg)
+    kp = float(np.median(matches.keypoints))
+    if kp < cfg.min_keypoints:
+        return _failed(f"textureless: median {kp:.0f} keypoints per frame, need "
+                       f"{cfg.min_keypoints}", size, cfg)
+    if not matches.pairs:
+        return _failed("no_matches: no frame pair passed geometric verification", size, cfg)
+    motion = _median_motion(matches) / max(size)
+    share = matches.planar_share
+    stats = {"planar_share": share, "median_motion": round(motion, 6)}
+    if motion < cfg.static_motion:
+        n = len(frames)
+        ident = [np.column_stack([np.eye(3), np.zeros(3)])] * n
+        est = Estimate("static", f"matched keypoints move at most {motion:.4f} of the frame",
+                       size, _prior_k(size, cfg.focal_prior), ident, [True] * n, **stats)
+    elif share is not None and share >= cfg.planar_share:
+        est = _rotation_only(matches, len(frames), times=times, size=size, cfg=cfg,
+                             stats=stats)
+    else:
+        est = _sfm(tmp, len(frames), times=times, size=size, cfg=cfg, stats=stats)
+    if est.status != "failed":
+        est.segments = segments(est.poses, times, cfg.motion)
+        est.description = sentence(est.segments)
+    return est
+
+
+def _median_motion(matches: Matches) -> float:
+    """Largest median displacement (px) over verified pairs."""
+    return max(float(np.median(np.linalg.norm(p.points2 - p.points1, axis=1)))
+               for p in matches.pairs)
+
+
+def _rotation_only(matches: Matches, n: int, *, times: list[float], size: tuple[int, int],
+                   cfg: CameraConfig, stats: dict) -> Estimate:
+    import cv2
+
+    fitted = []
+    for p in matches.pairs:
+        if len(p.points1) < 8:
+            continue
+        h, mask = cv2.findHomography(p.points1, p.points2, cv2.RANSAC, 2.0)
+        if h is not None:
+            fitted.append((int(mask.sum()), p.i, p.j, h))
+    fitted.sort(key=lambda x: -x[0])
+    chained = geo.chain_homographies(n, [(i, j, h) for _, i, j, h in fitted])
+    prior = cfg.focal_prior * max(size)
+    f = geo.focal_from_homographies([h for h in chained[1:] if h is not None], size, prior)
+    focal_known = f is not None
+    f = f or prior
+    rots = geo.rotations_from_homographies(chained, f, size)
+    poses = [None if r is None else np.column_stack([r, np.zeros(3)]) for r in rots]
+    registered = [p is not None for p in poses]
+    k = np.array([[f, 0, size[0] / 2], [0, f, size[1] / 2], [0, 0, 1.0]])
+    reason = (f"{stats['planar_share']:.2f} of verified pairs are planar/panoramic; rotations "
+              f"from homographies, focal {'fitted' if focal_known else 'from prior'}")
+    return Estimate("rotation_only", reason, size, k, geo.fill_missing(poses, times), registered,
+                    **stats)
+
+
+def _sfm(tmp: Path, n: int, *, times: list[float], size: tuple[int, int], cfg: CameraConfig,
+         stats: dict) -> Estimate:
+    mapped = map_frames(tmp, n, cfg)
+    if mapped is None:
+        return _failed("sfm: COLMAP built no model", size, cfg, **stats)
+    reg = [p is not None for p in mapped.poses]
+    if sum(reg) < cfg.min_registered * n:
+        return _failed(f"sfm: only {sum(reg)} of {n} frames registered", size, cfg,
+                       reprojection_error=mapped.reprojection_error, **stats)
+    ref = reg.index(True)
+    depths = mapped.points_depth_first
+    depth = float(np.median(depths)) if len(depths) else 1.0
+    poses = geo.fill_missing(geo.normalise(mapped.poses, ref, depth), times)
+    return Estimate("ok", f"{sum(reg)} of {n} frames registered", size, mapped.K, poses, reg,
+                    reprojection_error=mapped.reprojection_error, scale_depth=depth, **stats)

@@ -1,0 +1,80 @@
+"""The camera stage: `clips/` shard N -> `conditions/camera/` shard N, one CameraRecord per clip.
+
+Degenerate and bad clips (too short, textureless, static, pure rotation) become records with
+a status and a reason; only undecodable or unreadable files become error rows.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from any2capins.conditions.camera.estimate import Estimate, estimate_camera
+from any2capins.config.camera import CameraConfig
+from any2capins.errors import DecodeError
+from any2capins.io import fs
+from any2capins.io.frames import sample_frames
+from any2capins.models.camera import CameraFrame, CameraRecord
+from any2capins.models.clips import ClipRecord
+from any2capins.runtime.stage import Failure, Stage
+
+
+class CameraStage(Stage[ClipRecord, CameraRecord]):
+    name = "camera"
+    input_model = ClipRecord
+    output_model = CameraRecord
+    output_dir = "conditions/camera"
+
+    def __init__(self, config: CameraConfig) -> None:
+        super().__init__(config.resources)
+        self.config = config
+        self.cache_dir = str(Path(tempfile.gettempdir()) / "any2capins-cache")
+
+    def process_batch(self, batch: Sequence[ClipRecord]) -> list[CameraRecord | Failure]:
+        return [self._one(clip) for clip in batch]
+
+    def _one(self, clip: ClipRecord) -> CameraRecord | Failure:
+        start = time.perf_counter()
+        cfg = self.config
+        try:
+            path = fs.local_copy(clip.uri, self.cache_dir)
+        except OSError as exc:
+            return Failure("UnreadableFile", f"cannot read {clip.uri}: {exc}")
+        try:
+            sampled = sample_frames(path, fps=cfg.fps, count=None if cfg.fps else cfg.count,
+                                    max_frames=cfg.max_frames, max_side=cfg.max_side,
+                                    meta=clip)
+        except DecodeError as exc:
+            return Failure("DecodeError", str(exc))
+        est = estimate_camera(list(sampled.frames), sampled.timestamps, cfg)
+        return to_record(clip, indices=sampled.indices, times=sampled.timestamps,
+                         source_size=sampled.source_size, est=est,
+                         seconds=time.perf_counter() - start)
+
+
+def to_record(clip: ClipRecord, *, indices: Sequence[int], times: Sequence[float],
+              source_size: tuple[int, int], est: Estimate, seconds: float) -> CameraRecord:
+    """The output row; intrinsics rescaled from SfM pixels to the clip's full resolution."""
+    w, h = source_size
+    sw, sh = est.sfm_size
+    sx, sy = (w / sw, h / sh) if sw and sh else (1.0, 1.0)
+    k = est.K
+    frames = [
+        CameraFrame(frame_index=int(i), timestamp=float(t), fx=float(k[0, 0] * sx),
+                    fy=float(k[1, 1] * sy), cx=float(k[0, 2] * sx), cy=float(k[1, 2] * sy),
+                    cam_from_world=[round(float(v), 9) for v in np.asarray(pose).reshape(-1)],
+                    registered=bool(reg))
+        for i, t, pose, reg in zip(indices, times, est.poses, est.registered, strict=False)
+    ]
+    return CameraRecord(
+        clip_id=clip.clip_id, uri=clip.uri, status=est.status, reason=est.reason,
+        width=int(w), height=int(h), sfm_width=int(sw), sfm_height=int(sh), frames=frames,
+        num_sampled=len(indices), num_registered=est.num_registered,
+        reprojection_error=est.reprojection_error, planar_share=est.planar_share,
+        median_motion=est.median_motion, scale_depth=est.scale_depth, segments=est.segments,
+        description=est.description, seconds=round(seconds, 3),
+    )

@@ -1,0 +1,148 @@
+"""Camera stage accuracy on synthetic renders with known trajectories, degenerate and bad
+inputs, and the RealEstate10K export. SfM runs once per trajectory (session fixture)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from camera_renders import render_clip
+
+from any2capins.conditions.camera import geometry as geo
+from any2capins.conditions.camera.estimate import Estimate, estimate_camera
+from any2capins.conditions.camera.export import parse_realestate10k, realestate10k_text
+from any2capins.conditions.camera.stage import to_record
+from any2capins.config.camera import CameraConfig
+from any2capins.models.clips import ClipRecord
+
+CFG = CameraConfig()
+
+
+@pytest.fixture(scope="session")
+def solved() -> dict[str, tuple[object, Estimate]]:
+    out = {}
+    for kind in ("translate", "pan", "static", "dolly"):
+        render = render_clip(kind)
+        out[kind] = (render, estimate_camera(list(render.frames), render.timestamps, CFG))
+    return out
+
+
+def _relative_rotation_errors(est: Estimate, render) -> list[float]:
+    """Per-frame angle (deg) between estimated and true rotation relative to frame 0."""
+    e0, g0 = est.poses[0][:, :3], render.cam_from_world[0][:, :3]
+    return [geo.rotation_angle_deg((p[:, :3] @ e0.T) @ (g[:, :3] @ g0.T).T)
+            for p, g in zip(est.poses, render.cam_from_world, strict=True)]
+
+
+def _labels(est: Estimate) -> list[str]:
+    return [s.label for s in est.segments]
+
+
+def test_translating_clip_meets_accuracy(solved):
+    render, est = solved["translate"]
+    assert est.status == "ok", est.reason
+    assert est.num_registered == len(render.frames)
+    assert np.mean(_relative_rotation_errors(est, render)) <= 0.5
+    centres = np.array([geo.centre(p) for p in est.poses])
+    truth = render.centres
+    path = np.linalg.norm(np.diff(truth, axis=0), axis=1).sum()
+    aligned = geo.similarity_align(centres, truth)
+    assert np.linalg.norm(aligned - truth, axis=1).mean() <= 0.02 * path
+    assert abs(est.K[0, 0] - render.K[0, 0]) / render.K[0, 0] < 0.05
+    assert est.reprojection_error is not None and est.reprojection_error < 1.5
+    # normalisation: first frame is the world frame
+    np.testing.assert_allclose(est.poses[0], np.column_stack([np.eye(3), np.zeros(3)]),
+                               atol=1e-6)
+    assert _labels(est) == ["truck right"]
+
+
+def test_pure_pan_is_rotation_only_with_right_angle(solved):
+    render, est = solved["pan"]
+    assert est.status == "rotation_only", est.reason
+    assert est.planar_share is not None and est.planar_share >= CFG.planar_share
+    rel = est.poses[-1][:, :3] @ est.poses[0][:, :3].T  # cam_last_from_cam_first
+    v = np.degrees(geo.rotvec(rel.T))  # last camera's orientation seen from the first
+    assert v[1] > 0, "pan direction must be right (+yaw)"
+    assert abs(np.linalg.norm(v) - 20.0) <= 2.0
+    assert max(_relative_rotation_errors(est, render)) <= 1.0
+    assert all(np.allclose(p[:, 3], 0) for p in est.poses)
+    assert _labels(est) == ["pan right"]
+    assert est.description.startswith("The camera pans") and "right" in est.description
+
+
+def test_static_clip_is_static(solved):
+    _, est = solved["static"]
+    assert est.status == "static"
+    assert all(np.allclose(p, np.column_stack([np.eye(3), np.zeros(3)])) for p in est.poses)
+    assert _labels(est) == ["static"]
+    assert est.description == "The camera remains static."
+
+
+def test_dolly_in_is_labelled_dolly_in(solved):
+    render, est = solved["dolly"]
+    assert est.status == "ok", est.reason
+    assert _labels(est) == ["dolly in"]
+    forward = geo.centre(est.poses[-1]) - geo.centre(est.poses[0])
+    assert forward[2] > 0 and abs(forward[2]) > 3 * np.linalg.norm(forward[:2])
+    assert np.mean(_relative_rotation_errors(est, render)) <= 0.5
+
+
+def test_too_short_clip_fails_with_reason():
+    render = render_clip("translate", n=3)
+    est = estimate_camera(list(render.frames), render.timestamps, CFG)
+    assert est.status == "failed" and est.reason.startswith("too_short")
+    assert est.poses == []
+
+
+def test_frames_of_different_sizes_fail_with_reason():
+    render = render_clip("static", n=5)
+    frames = list(render.frames)
+    frames[2] = frames[2][:200, :300]
+    est = estimate_camera(frames, render.timestamps, CFG)
+    assert est.status == "failed" and est.reason.startswith("frame_sizes")
+
+
+def test_textureless_frames_fail_with_reason():
+    frames = [np.full((120, 160, 3), 90 + k, np.uint8) for k in range(6)]
+    est = estimate_camera(frames, [k / 6 for k in range(6)], CFG)
+    assert est.status == "failed" and est.reason.startswith("textureless")
+
+
+def test_unrelated_frames_fail_without_matches():
+    frames = [render_clip("static", n=1, seed=10 + k).frames[0] for k in range(5)]
+    est = estimate_camera(frames, [k / 5 for k in range(5)], CFG)
+    assert est.status == "failed"
+    assert est.reason.startswith(("no_matches", "sfm"))
+
+
+def _clip(w: int = 320, h: int = 240) -> ClipRecord:
+    return ClipRecord(
+        clip_id="c" * 16, uri="/data/clip.mp4", size_bytes=1, content_sha256="0" * 64,
+        container="mp4", codec="h264", duration_s=2.0, fps=6.0, num_frames=12, width=w,
+        height=h, has_audio=False, probe_backend="decord")
+
+
+def test_record_rescales_intrinsics_and_exports_realestate10k(solved):
+    render, est = solved["translate"]
+    n = len(render.frames)
+    rec = to_record(_clip(640, 480), indices=list(range(n)), times=render.timestamps,
+                    source_size=(640, 480), est=est, seconds=1.0)
+    assert rec.num_registered == n and len(rec.frames) == n
+    assert rec.frames[0].fx == pytest.approx(2 * est.K[0, 0])
+    assert rec.frames[0].cx == pytest.approx(2 * est.K[0, 2])
+    rows = parse_realestate10k(realestate10k_text(rec))
+    assert len(rows) == n
+    ts, intr, ext = rows[3]
+    assert ts == round(render.timestamps[3] * 1e6)
+    assert intr == pytest.approx([est.K[0, 0] / 320, est.K[1, 1] / 240, est.K[0, 2] / 320,
+                                  est.K[1, 2] / 240], rel=1e-6)
+    np.testing.assert_allclose(np.reshape(ext, (3, 4)), est.poses[3], atol=1e-6)
+    assert realestate10k_text(rec).splitlines()[0] == rec.uri
+
+
+def test_failed_record_has_no_frames_and_exports_header_only():
+    render = render_clip("static", n=2)
+    est = estimate_camera(list(render.frames), render.timestamps, CFG)
+    rec = to_record(_clip(), indices=[0, 1], times=render.timestamps, source_size=(320, 240),
+                    est=est, seconds=0.1)
+    assert rec.status == "failed" and rec.frames == [] and rec.num_sampled == 2
+    assert parse_realestate10k(realestate10k_text(rec)) == []
