@@ -112,6 +112,21 @@ class ShardStore:
             out.extend(from_table(fs.read_table(fs.Location(self.root.fs, p)), ErrorRecord))
         return out
 
+    def sweep_temp_files(self, *relpaths: str) -> int:
+        """Delete temp files a killed writer left below `relpaths` (local run folders only;
+        object stores have none). Call before workers start writing."""
+        if not self.root.is_local:
+            return 0
+        from pathlib import Path
+
+        n = 0
+        for rel in relpaths:
+            base = Path(self.root.join(rel).path)
+            for p in base.rglob("*.tmp-*") if base.is_dir() else ():
+                p.unlink(missing_ok=True)
+                n += 1
+        return n
+
     def exists(self, relpath: str) -> bool:
         return fs.exists(self.root.join(relpath))
 

@@ -79,6 +79,9 @@ def run_stage(
 ) -> StageSummary:
     """Run `stage` on the tasks not yet done; `sizes` (rows per shard) drives the progress bar."""
     store = ShardStore(run_dir)
+    swept = store.sweep_temp_files(stage.output_dir, f"_errors/{stage.name}", f"_done/{stage.name}")
+    if swept:
+        log.info("%s: removed %d temp file(s) left by an interrupted run", stage.name, swept)
     summary = StageSummary(stage=stage.name, shards_total=len(tasks))
     pending: list[ShardTask] = []
     for task in tasks:
