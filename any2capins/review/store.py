@@ -8,8 +8,9 @@ Tables:
     sources    the captions/merged shard indices seen by enqueue (export writes one file each)
     current    each clip's latest caption version seen by enqueue (export approves only that)
 
-Every write runs in `BEGIN IMMEDIATE`, so concurrent annotators (processes or machines on a
-shared local disk) serialise on SQLite's lock; readers never block writers in WAL mode.
+Every write runs in `BEGIN IMMEDIATE`, so concurrent annotators' processes serialise on
+SQLite's lock; readers never block writers in WAL mode. WAL needs every process on the host
+that holds the file (not a network filesystem): remote annotators run the CLI there (ssh).
 Times are stored as UTC epoch seconds.
 """
 
