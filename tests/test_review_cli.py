@@ -160,6 +160,9 @@ def test_interactive_session_end_to_end(tmp_path):
 
     child.expect("item 3 · clip c")
     child.expect("> ")
+    child.send("\x1b[A")  # an arrow key is not a command (its final 'A' must not accept)
+    child.expect("unknown key '\\\\x1b'")
+    child.expect("> ")
     child.send("r")
     child.expect("reason for rejecting")
     child.sendline("too dark to describe")

@@ -242,6 +242,7 @@ class Session:
         self.out.flush()
         if not self.stdin.isatty():
             return self.stdin.readline().strip()[:1]
+        import select
         import termios
         import tty
 
@@ -250,7 +251,11 @@ class Session:
         try:
             tty.setcbreak(fd)
             ch = os.read(fd, 1).decode(errors="replace")
+            # An arrow or function key sends ESC + more bytes: swallow them all, so that e.g.
+            # the 'A' of "ESC [ A" (up arrow) is never taken for a command.
+            while ch == "\x1b" and select.select([fd], [], [], 0.05)[0]:
+                os.read(fd, 32)
         finally:
             termios.tcsetattr(fd, termios.TCSADRAIN, saved)
-        self.out.write(ch.strip() + "\n")
-        return ch.lower()
+        self.out.write((ch if ch.isprintable() else "") + "\n")
+        return ch
