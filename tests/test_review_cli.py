@@ -264,3 +264,28 @@ def test_session_survives_lost_lease_and_interrupt(tmp_path):
     assert "item 2 · clip b" in text and "interrupted: item given back" in text
     assert store.item(1).lease_owner == "bob"
     assert store.item(2).state == "pending" and audit_trail(store) == []
+
+
+def test_regenerated_caption_shows_its_history(tmp_path, capsys):
+    run = str(tmp_path)
+    old = make_caption("x")
+    write_merged(tmp_path, {0: [old]})
+    assert main(["review", "enqueue", "--run", run]) == 0
+    assert main(["review", "auto-accept", "--run", run, "--annotator", "bot"]) == 0
+    write_merged(tmp_path, {0: [make_caption("x", variant="v2")]})
+    assert main(["review", "enqueue", "--run", run]) == 0
+    capsys.readouterr()
+    assert main(["review", "audit", "--run", run, "--clip", "x"]) == 0
+    lines = [json.loads(ln) for ln in capsys.readouterr().out.splitlines()]
+    assert [(d["version"], d["action"], d["annotator"]) for d in lines] == [
+        (old.version, "accept", "bot")]
+    assert main(["review", "audit", "--run", run, "--clip", "other"]) == 0
+    assert capsys.readouterr().out == ""
+
+    out = io.StringIO()
+    store = queue(tmp_path)
+    Session(store, "alice", run, ReviewConfig(), stdin=_Keys("q\n"), stdout=out).run()
+    assert (f"earlier: version {old.version[:12]} was decided (accept by bot); this is a "
+            "regenerated caption") in out.getvalue()
+    assert main(["review", "export", "--run", run]) == 0  # the old approval is not exported
+    assert "exported 0 approved" in capsys.readouterr().out

@@ -4,6 +4,7 @@
     review enqueue --run RUN_DIR [--policy P]        merged captions -> queue (idempotent)
     review claim / release / decide                  scriptable, JSON in and out
     review stats [--json]                            queue state and reviewer figures
+    review audit [--clip ID]                         the audit trail, JSON lines
     review export --run RUN_DIR                      approved captions -> review/decisions/
     review auto-accept --run RUN_DIR --annotator N   demo policy: accept complete captions
 
@@ -51,6 +52,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     q = action("stats", "queue state, per-annotator figures, acceptance, edit distance, flags",
                run_stats)
     q.add_argument("--json", action="store_true", help="print JSON")
+    q = action("audit", "print the audit trail as JSON lines (one decision per line)",
+               run_audit)
+    q.add_argument("--clip", default=None, help="only this clip's decisions")
     action("export", "write approved captions to RUN_DIR/review/decisions/ and the audit "
            "trail to RUN_DIR/review/audit.parquet", run_export)
     q = action("auto-accept", "demo policy: accept every complete caption automatically "
@@ -186,6 +190,17 @@ def run_stats(args: argparse.Namespace) -> int:
         _print_json(stats)
     else:
         print(format_stats(stats))
+    return 0
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    from any2capins.review.decisions import audit_trail
+
+    _cfg, store = open_store(args)
+    with store:
+        trail = audit_trail(store, clip_id=args.clip)
+    for record in trail:
+        print(record.model_dump_json())
     return 0
 
 

@@ -143,9 +143,11 @@ def decision(store: ReviewStore, decision_id: int) -> DecisionRecord:
     return decision_from_row(row)
 
 
-def audit_trail(store: ReviewStore) -> list[DecisionRecord]:
-    """Every decision ever made, oldest first."""
-    rows = store.conn.execute("SELECT * FROM decisions ORDER BY decision_id").fetchall()
+def audit_trail(store: ReviewStore, clip_id: str | None = None) -> list[DecisionRecord]:
+    """Every decision ever made (or those of one clip), oldest first."""
+    where, params = ("WHERE clip_id = ?", (clip_id,)) if clip_id else ("", ())
+    rows = store.conn.execute(f"SELECT * FROM decisions {where} ORDER BY decision_id",  # noqa: S608
+                              params).fetchall()
     return [decision_from_row(r) for r in rows]
 
 

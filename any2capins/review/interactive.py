@@ -204,18 +204,12 @@ class Session:
 
     # -- display and input --------------------------------------------------------------------
     def show(self, item: QueueItem, edits: dict[str, str]) -> None:
+        """The item: header, flags, what is missing, the six sections, the sheet, the keys."""
         width = min(shutil.get_terminal_size((100, 24)).columns, 120)
         c = item.caption
-        pending = self.store.conn.execute(
-            "SELECT COUNT(*) FROM items WHERE state = 'pending'").fetchone()[0]
         self.say("─" * width)
-        self.say(f"item {item.item_id} · clip {c.clip_id} · version {c.version[:12]} · "
-                 f"{pending} more pending" + (" · FLAGGED" if item.flagged else ""))
-        self.say(f"flags:   {', '.join(c.flags) or 'none'}")
-        if c.missing:
-            left = [s for s in c.missing if s not in edits]
-            self.say(f"missing: {', '.join(c.missing)}  (accept needs all six sections; "
-                     f"still to write: {', '.join(left) or 'none'})")
+        for line in self._header(item, edits):
+            self.say(line)
         for i, name in enumerate(SECTIONS, start=1):
             text = edits.get(name, getattr(c, name))
             mark = " [edited]" if name in edits else ""
@@ -226,6 +220,26 @@ class Session:
         found = "" if not loc.is_local or fs.exists(loc) else "  (not written yet)"
         self.say(f"sheet:   {loc.uri()}{found}")
         self.say(KEYS)
+
+    def _header(self, item: QueueItem, edits: dict[str, str]) -> list[str]:
+        c = item.caption
+        pending = self.store.conn.execute(
+            "SELECT COUNT(*) FROM items WHERE state = 'pending'").fetchone()[0]
+        lines = [f"item {item.item_id} · clip {c.clip_id} · version {c.version[:12]} · "
+                 f"{pending} more pending" + (" · FLAGGED" if item.flagged else ""),
+                 f"flags:   {', '.join(c.flags) or 'none'}"]
+        earlier = self.store.conn.execute(
+            "SELECT action, annotator, version FROM decisions WHERE clip_id = ? "
+            "AND version != ? ORDER BY decision_id DESC LIMIT 1",
+            (c.clip_id, c.version)).fetchone()
+        if earlier:
+            lines.append(f"earlier: version {earlier[2][:12]} was decided ({earlier[0]} by "
+                         f"{earlier[1]}); this is a regenerated caption")
+        if c.missing:
+            left = [s for s in c.missing if s not in edits]
+            lines.append(f"missing: {', '.join(c.missing)}  (accept needs all six sections; "
+                         f"still to write: {', '.join(left) or 'none'})")
+        return lines
 
     def say(self, text: str) -> None:
         self.out.write(text + "\n")
