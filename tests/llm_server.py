@@ -77,6 +77,9 @@ class ScriptedLLMServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+            disable_nagle_algorithm = True  # headers and body are separate writes
+
             def do_POST(self) -> None:
                 server._handle(self)
 
@@ -192,3 +195,24 @@ def _send(h: BaseHTTPRequestHandler, code: int, payload: dict[str, Any],
         h.send_header(k, v)
     h.end_headers()
     h.wfile.write(data)
+
+
+def main() -> None:
+    """Serve standalone (the bench runs the server in its own process): prints the base URL,
+    then serves until stdin closes or the process is terminated."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description="scripted OpenAI-compatible server on 127.0.0.1")
+    ap.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    args = ap.parse_args()
+    server = ScriptedLLMServer(delay=args.delay, record_bodies=False).start()
+    print(server.url, flush=True)
+    try:
+        sys.stdin.read()  # returns when the parent closes our stdin (or exits)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

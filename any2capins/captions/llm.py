@@ -59,6 +59,16 @@ def make_client(cfg: LLMConfig, api_key: str) -> Any:
                        timeout=cfg.timeout_s)
 
 
+async def _create(client: Any, body: dict[str, Any]) -> Any:
+    """POST /chat/completions through the client's request path (auth, timeouts, error types,
+    typed `ChatCompletion` result). The body is plain JSON already; `create()` would first walk
+    it through the client's TypedDict transform, which costs ~8 ms of CPU per request with
+    base64 images (measured: the bottleneck at 32 requests in flight)."""
+    from openai.types.chat import ChatCompletion
+
+    return await client.post("/chat/completions", cast_to=ChatCompletion, body=body)
+
+
 def request_params(cfg: LLMConfig) -> dict[str, Any]:
     """Sampling parameters of every request (also part of the cache key)."""
     params: dict[str, Any] = {"model": cfg.model, "temperature": cfg.temperature,
@@ -149,8 +159,7 @@ async def call_structured(client: Any, cfg: LLMConfig, messages: list[dict[str, 
     while True:
         out.attempts += 1
         try:
-            resp = await client.chat.completions.create(
-                messages=convo, **request_params(cfg), **extra)
+            resp = await _create(client, {"messages": convo, **request_params(cfg), **extra})
         except Exception as exc:  # noqa: BLE001 - every client error is classified below
             out.usage = out.usage + TokenUsage(calls=1)
             name, retriable, hint = _transport_error(exc)

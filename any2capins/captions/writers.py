@@ -156,7 +156,7 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         if self.config.backend == "openai":
             client = make_client(self.config.llm, self._api_key or NO_KEY)
         calls = asyncio.Semaphore(self.config.llm.max_concurrency)
-        decode = asyncio.Semaphore(2)  # frame decoding runs in threads, a few at a time
+        decode = asyncio.Semaphore(self.config.images.decode_threads)  # decoding: threads
         try:
             return list(await asyncio.gather(
                 *(self._clip(c, client, calls, decode) for c in batch)))
@@ -169,7 +169,7 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
 
         img = self.config.images
         path = fs.local_copy(clip.uri, self.tmp)
-        sampled = sample_frames(path, count=img.count, max_side=img.max_side)
+        sampled = sample_frames(path, count=img.count, max_side=img.max_side, meta=clip)
         digest, crop_bytes = build_digest(self.reader, clip.clip_id, sampled.frames)
         frames = encode_images(sampled.frames, img) if self.config.backend == "openai" else []
         crops = [Image.of(b) for b in crop_bytes[: img.max_ref_crops]]

@@ -56,6 +56,8 @@ class ImagesConfig(StrictModel):
     grid_columns: int = Field(3, ge=1, description="Columns of the grid image.")
     jpeg_quality: int = Field(85, ge=30, le=100, description="JPEG quality of sent images.")
     max_ref_crops: int = Field(3, ge=0, description="Reference crops sent to main_object.")
+    decode_threads: int = Field(
+        2, ge=1, description="Clips decoded at once per worker (threads beside the requests).")
 
 
 class WordBounds(StrictModel):
