@@ -74,19 +74,18 @@ def open_store(args: argparse.Namespace):
     """The review config and the opened queue of the run."""
     from any2capins.config import load_config
     from any2capins.errors import InputError
-    from any2capins.io import fs
-    from any2capins.review.store import ReviewStore
+    from any2capins.review.store import ReviewStore, local_run_dir
 
     cfg = load_config(args.config, args.overrides).review
     if not args.run:
         raise InputError("--run RUN_DIR is required")
     path = cfg.queue_path
     if path is None:
-        root = fs.resolve(args.run)
-        if not root.is_local:
+        root = local_run_dir(args.run)
+        if root is None:
             raise InputError("the queue is a local SQLite file: set review.queue_path when "
                              "RUN_DIR is remote")
-        path = root.join("review", "queue.sqlite").path
+        path = root / "review" / "queue.sqlite"
     store = ReviewStore(path, lease_seconds=cfg.lease_minutes * 60, roster=cfg.roster,
                         busy_timeout_s=cfg.busy_timeout_s)
     return cfg, store
@@ -128,7 +127,7 @@ def run_claim(args: argparse.Namespace) -> int:
     if item is None:
         _print_json({"item": None})
         return 0
-    sheet = sheet_location(args.run, item.clip_id).uri()
+    sheet, _path = sheet_location(args.run, item.clip_id)
     _print_json({"item": item.model_dump(mode="json"), "version": item.version,
                  "sheet": sheet})
     return 0

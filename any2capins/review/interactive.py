@@ -20,21 +20,25 @@ from pathlib import Path
 from typing import TextIO
 
 from any2capins.config.review import ReviewConfig
-from any2capins.io import fs
 from any2capins.models.captions import SECTION_TITLES, SECTIONS
 from any2capins.models.review import DecisionRequest, QueueItem
 from any2capins.review.decisions import decide, validate_edits
 from any2capins.review.errors import InvalidEditError, ReviewError
 from any2capins.review.leases import claim, held, release
-from any2capins.review.store import ReviewStore
+from any2capins.review.store import ReviewStore, local_run_dir
 
 KEYS = ("[a]ccept  [e]dit section  [r]eject  [s]kip  [o]pen sheet  [q]uit  [?]help")
 HELP = __doc__.split("\n\n", 1)[1]
 
 
-def sheet_location(run_dir: str, clip_id: str) -> fs.Location:
-    """Where the contact sheet of a clip lives (written by the sheets stage)."""
-    return fs.resolve(run_dir).join("sheets", f"{clip_id}.png")
+def sheet_location(run_dir: str, clip_id: str) -> tuple[str, Path | None]:
+    """Where the contact sheet of a clip lives (RUN_DIR/sheets/<clip_id>.png, written by the
+    sheets stage): its URI, and its local path (None when the run folder is remote)."""
+    root = local_run_dir(run_dir)
+    if root is None:
+        return f"{run_dir.rstrip('/')}/sheets/{clip_id}.png", None
+    path = root / "sheets" / f"{clip_id}.png"
+    return str(path), path
 
 
 class Session:
@@ -185,22 +189,22 @@ class Session:
                 or "vi")
 
     def open_sheet(self, item: QueueItem) -> None:
-        loc = sheet_location(self.run_dir, item.clip_id)
-        if not loc.is_local:
-            self.say(f"contact sheet is remote: {loc.uri()} (download it to view)")
+        uri, path = sheet_location(self.run_dir, item.clip_id)
+        if path is None:
+            self.say(f"contact sheet is remote: {uri} (download it to view)")
             return
-        if not fs.exists(loc):
-            self.say(f"no contact sheet yet at {loc.uri()}")
+        if not path.is_file():
+            self.say(f"no contact sheet yet at {uri}")
             return
         viewer = self.cfg.viewer or ("open" if sys.platform == "darwin" else "xdg-open")
         command = shlex.split(viewer)
         if shutil.which(command[0]) is None:
-            self.say(f"viewer {command[0]!r} not found; set review.viewer. Sheet: {loc.uri()}")
+            self.say(f"viewer {command[0]!r} not found; set review.viewer. Sheet: {uri}")
             return
-        subprocess.Popen([*command, loc.path], stdin=subprocess.DEVNULL,  # noqa: S603
+        subprocess.Popen([*command, str(path)], stdin=subprocess.DEVNULL,  # noqa: S603
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True)
-        self.say(f"opened {loc.uri()}")
+        self.say(f"opened {uri}")
 
     # -- display and input --------------------------------------------------------------------
     def show(self, item: QueueItem, edits: dict[str, str]) -> None:
@@ -216,9 +220,9 @@ class Session:
             head = f"{i}. {SECTION_TITLES[name]}{mark}: "
             body = text if text is not None else "<missing>"
             self.say(textwrap.fill(body, width, initial_indent=head, subsequent_indent="   "))
-        loc = sheet_location(self.run_dir, c.clip_id)
-        found = "" if not loc.is_local or fs.exists(loc) else "  (not written yet)"
-        self.say(f"sheet:   {loc.uri()}{found}")
+        uri, path = sheet_location(self.run_dir, c.clip_id)
+        found = "" if path is None or path.is_file() else "  (not written yet)"
+        self.say(f"sheet:   {uri}{found}")
         self.say(KEYS)
 
     def _header(self, item: QueueItem, edits: dict[str, str]) -> list[str]:

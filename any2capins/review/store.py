@@ -82,6 +82,16 @@ CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
 """
 
 
+def local_run_dir(run_dir: str) -> Path | None:
+    """The run folder as a local path, or None when it is remote (s3:// ...). Same rule as
+    `any2capins.io.fs.resolve`, without importing pyarrow: the interactive CLI starts faster."""
+    if run_dir.startswith("file://"):
+        run_dir = run_dir[len("file://"):]
+    if "://" in run_dir:
+        return None
+    return Path(run_dir).expanduser().absolute()
+
+
 def to_dt(seconds: float | None) -> datetime | None:
     return None if seconds is None else datetime.fromtimestamp(seconds, UTC)
 
