@@ -7,6 +7,12 @@ CLIPS   ?= examples/clips
 CONFIG  ?= pipelines/demo.yaml
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 CLI     := $(BIN)/any2capins
+# Captions: with LLM_BASE_URL (an OpenAI-compatible server; key from $OPENAI_API_KEY, model
+# LLM_MODEL) the LLM writes all six sections; without it the offline `rules` backend is used.
+LLM_BASE_URL ?=
+LLM_MODEL    ?= gpt-4o-mini
+CAPTIONS_BACKEND := $(if $(LLM_BASE_URL),openai,rules)
+CAPTIONS_SET := $(if $(LLM_BASE_URL),--set captions.llm.base_url=$(LLM_BASE_URL) --set captions.llm.model=$(LLM_MODEL))
 
 .PHONY: install demo test lint ingest extract captions shortprompts review export bench schemas clean
 
@@ -23,6 +29,7 @@ install: $(STAMP)
 ## The main job, end to end, on the bundled example clips (RUN=... to choose the run folder).
 demo: install
 	$(CLI) ingest $(CLIPS) --out $(RUN) --config $(CONFIG)
+	$(CLI) captions --run $(RUN) --config $(CONFIG) --backend $(CAPTIONS_BACKEND) $(CAPTIONS_SET)
 	@echo "demo outputs in $(RUN)/ : clips/ (probed clips), _errors/, _done/, run.json, logs/"
 
 ## Lint and the whole test suite (offline).
@@ -35,6 +42,11 @@ lint: install
 
 ingest: install
 	$(CLI) ingest $(CLIPS) --out $(RUN) --config pipelines/ingest.yaml
+
+## Six-section captions of RUN (LLM_BASE_URL=... for an LLM server, else the rules backend).
+captions: install
+	$(CLI) captions --run $(RUN) --config pipelines/captions.yaml --backend $(CAPTIONS_BACKEND) \
+		$(CAPTIONS_SET)
 
 ## Review captions of RUN on this terminal: make review RUN=runs/x ANNOTATOR=you
 ## (enqueues RUN's merged captions first: idempotent; policy etc. in pipelines/review.yaml).
@@ -58,6 +70,7 @@ schemas: install
 
 bench: install
 	$(BIN)/python bench/decode.py
+	$(BIN)/python bench/captions.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     ctx.finish()
     print(summary.line())
     print(merged.line())
-    print("\n".join(usage_lines(report)))
+    if config.captions.backend == "openai":
+        print("\n".join(usage_lines(report)))
     for name in ("captions/sections", "captions/merged", "captions/usage.json"):
         print(f"{name + ':':<20} {store.root.join(name).uri()}")
     if summary.errors:
