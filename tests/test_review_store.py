@@ -304,3 +304,15 @@ def test_word_distance_and_stats(tmp_path):
     assert stats["items_by_state"] == {
         "accepted": by_action["accept"], "edited": by_action["edit"],
         "rejected": by_action["reject"]}
+
+
+def test_busy_queue_is_a_clear_error(tmp_path):
+    from any2capins.review.errors import QueueUnavailableError
+
+    store = queue(tmp_path)
+    other = queue(tmp_path, busy_timeout_s=0.2)
+    store.conn.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+    with pytest.raises(QueueUnavailableError, match="database is locked"):
+        claim(other, "alice")
+    store.conn.execute("ROLLBACK")
+    assert claim(other, "alice") is None

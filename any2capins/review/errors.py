@@ -38,3 +38,9 @@ class InvalidEditError(ReviewError):
 
 class UnknownItemError(ReviewError):
     kind = "unknown_item"
+
+
+class QueueUnavailableError(ReviewError):
+    """The SQLite file could not be locked for writing (busy past review.busy_timeout_s)."""
+
+    kind = "unavailable"

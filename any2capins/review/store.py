@@ -26,7 +26,7 @@ from pathlib import Path
 
 from any2capins.models.captions import MergedCaption
 from any2capins.models.review import QueueItem
-from any2capins.review.errors import AnnotatorError, UnknownItemError
+from any2capins.review.errors import AnnotatorError, QueueUnavailableError, UnknownItemError
 
 SCHEMA_VERSION = "1"
 _SCHEMA = """
@@ -145,7 +145,10 @@ class ReviewStore:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction holding SQLite's write lock from the start (no upgrade races)."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # busy past the timeout, read-only file, ...
+            raise QueueUnavailableError(f"queue {self.path}: {exc}") from None
         try:
             yield self.conn
         except BaseException:
