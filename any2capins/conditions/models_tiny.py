@@ -123,11 +123,74 @@ def tiny_vitpose(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+# A small RTMPose (CSPNeXt backbone + RTMCC SimCC head) on 64x64 crops, COCO-17 keypoints; the
+# same model/pipeline structure as mmpose's rtmpose-t config, with mmpose's own CSPNeXt.
+MMPOSE_TINY_CONFIG = """\
+# tiny RTMPose written by `any2capins models tiny` (random weights; outputs are meaningless)
+default_scope = 'mmpose'
+codec = dict(type='SimCCLabel', input_size=(64, 64), sigma=(4.9, 5.66), simcc_split_ratio=2.0,
+             normalize=False, use_dark=False)
+model = dict(
+    type='TopdownPoseEstimator',
+    data_preprocessor=dict(type='PoseDataPreprocessor', mean=[123.675, 116.28, 103.53],
+                           std=[58.395, 57.12, 57.375], bgr_to_rgb=True),
+    backbone=dict(type='CSPNeXt', arch='P5', expand_ratio=0.5, deepen_factor=0.167,
+                  widen_factor=0.0625, out_indices=(4, ), channel_attention=True,
+                  norm_cfg=dict(type='BN'), act_cfg=dict(type='SiLU', inplace=True)),
+    head=dict(type='RTMCCHead', in_channels=64, out_channels=17, input_size=codec['input_size'],
+              in_featuremap_size=(2, 2), simcc_split_ratio=codec['simcc_split_ratio'],
+              final_layer_kernel_size=3,
+              gau_cfg=dict(hidden_dims=32, s=16, expansion_factor=2, dropout_rate=0.,
+                           drop_path=0., act_fn='SiLU', use_rel_bias=False, pos_enc=False),
+              loss=dict(type='KLDiscretLoss', use_target_weight=True, beta=10.,
+                        label_softmax=True),
+              decoder=codec),
+    test_cfg=dict(flip_test=False))
+test_pipeline = [
+    dict(type='LoadImage'),
+    dict(type='GetBBoxCenterScale'),
+    dict(type='TopdownAffine', input_size=codec['input_size']),
+    dict(type='PackPoseInputs'),
+]
+train_dataloader = dict(dataset=dict(type='CocoDataset', data_mode='topdown',
+                                     pipeline=test_pipeline))
+val_dataloader = dict(dataset=dict(type='CocoDataset', data_mode='topdown',
+                                   pipeline=test_pipeline))
+test_dataloader = val_dataloader
+"""
+
+
+def tiny_mmpose(folder: Path, seed: int = 0) -> Path:
+    """`rtmpose-tiny.py` (config) and `rtmpose-tiny.pth` (random weights, mmengine checkpoint
+    format) for the mmpose backend. Needs the mmpose extra (`make install-mmpose`)."""
+    import torch
+
+    from any2capins.conditions.mmpose_compat import init_pose_model
+
+    torch.manual_seed(seed)
+    config = folder / "rtmpose-tiny.py"
+    config.write_text(MMPOSE_TINY_CONFIG, encoding="utf-8")
+    model = init_pose_model(str(config), None, "cpu")
+    meta = {"dataset_meta": model.dataset_meta}
+    torch.save({"state_dict": model.state_dict(), "meta": meta}, folder / "rtmpose-tiny.pth")
+    _mark(folder, "mmpose", seed)
+    return folder
+
+
+def mmpose_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("mmpose") is not None
+
+
 def write_tiny_models(root: str | Path, seed: int = 0) -> dict[str, str]:
     """Write every tiny model below `root`; returns {name: folder}. Idempotent: a folder that
-    already holds its marker is kept as is."""
+    already holds its marker is kept as is. 'mmpose' is written only when mmpose is installed;
+    its config is `<folder>/rtmpose-tiny.py`, its checkpoint `<folder>/rtmpose-tiny.pth`."""
     root = Path(root)
     makers = {"depth": tiny_depth, "detector": tiny_detector, "vitpose": tiny_vitpose}
+    if mmpose_available():  # optional extra; without it the mmpose tiny model is skipped
+        makers["mmpose"] = tiny_mmpose
     out: dict[str, str] = {}
     for name, make in makers.items():
         folder = root / name
