@@ -316,3 +316,16 @@ def test_busy_queue_is_a_clear_error(tmp_path):
         claim(other, "alice")
     store.conn.execute("ROLLBACK")
     assert claim(other, "alice") is None
+
+
+def test_edit_that_changes_nothing_is_recorded_as_accept(tmp_path):
+    store = queue(tmp_path)
+    caption = make_caption("x")
+    enqueue(store, [(0, [caption])], "all")
+    item = claim(store, "alice")
+    same = " ".join(caption.camera.split())  # the same words, whitespace normalised
+    record = decide(store, DecisionRequest(item_id=item.item_id, version=item.version,
+                                           action="edit", edits={"camera": f"  {same}\n"}),
+                    "alice")
+    assert (record.action, record.edited_sections) == ("accept", [])
+    assert store.item(item.item_id).state == "accepted"

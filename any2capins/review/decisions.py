@@ -103,10 +103,14 @@ def decide(
         edited: list[str] = []
         if request.action == "edit":
             new = validate_edits(request.edits)
-            edited = [s for s in SECTIONS if s in new and new[s] != before.get(s)]
+            # Compared word by word: re-wrapping a text in the editor is not an edit.
+            edited = [s for s in SECTIONS
+                      if s in new and new[s].split() != before.get(s, "").split()]
             after.update(new)
         if request.action != "reject":
             after = complete_caption(after).model_dump()
+        # An "edit" that changes no text is recorded as what it is: an accept.
+        action = "accept" if request.action == "edit" and not edited else request.action
         now = store.now()
         lease = conn.execute("SELECT l.lease_id, l.claimed_at FROM leases l JOIN items i ON "
                              "i.lease_id = l.lease_id WHERE i.item_id = ?",
@@ -115,14 +119,14 @@ def decide(
             "INSERT INTO decisions (item_id, clip_id, version, action, annotator, automatic, "
             "decided_at, lease_id, claimed_at, reason, before_json, after_json, edited_json) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (item.item_id, item.clip_id, item.version, request.action, name, int(automatic),
+            (item.item_id, item.clip_id, item.version, action, name, int(automatic),
              now, lease[0], lease[1], request.reason, dumps(before), dumps(after), dumps(edited)),
         ).lastrowid
         conn.execute("UPDATE leases SET ended_at = ?, outcome = 'decided' WHERE lease_id = ?",
                      (now, lease[0]))
         conn.execute("UPDATE items SET state = ?, decision_id = ?, lease_id = NULL, "
                      "lease_owner = NULL, lease_expires = NULL WHERE item_id = ?",
-                     (DECIDED_STATES[request.action], decision_id, item.item_id))
+                     (DECIDED_STATES[action], decision_id, item.item_id))
     return decision(store, decision_id)
 
 
