@@ -263,3 +263,40 @@ def test_ray_workers_share_the_cache(ray_cluster, run_dir: Path, server) -> None
     server.requests.clear()
     assert ray_run(True) == 0
     assert server.count() == 0 and len(merged(run_dir)) == 2
+
+
+def test_digests_reach_the_prompts_and_checks_flag_contradictions(run_dir: Path, server) -> None:
+    from test_captions_checks import _camera_table, _pose, _refs, _track
+
+    from any2capins.io.arrow import to_table
+    from any2capins.models.clips import ClipRecord
+    from any2capins.models.conditions import PoseRecord, RefsRecord
+
+    store = ShardStore(str(run_dir))
+    clip = store.read_shard("clips", 0, ClipRecord)[0]
+    store.write_table("conditions/camera/shard-00000.parquet", _camera_table(
+        clip.clip_id, "static", "The camera is static.", ["static"]))
+    people = [_track(0, [[10, 40, 30, 80]] * 4), _track(1, [[120, 40, 140, 80]] * 4)]
+    store.write_table("conditions/pose/shard-00000.parquet",
+                      to_table([_pose(clip.clip_id, people)], PoseRecord))
+    store.write_table("conditions/refs/shard-00000.parquet",
+                      to_table([_refs(clip.clip_id, 2)], RefsRecord))
+    server.overrides["camera"] = {"caption": "The camera pans quickly to the left across the "
+                                  "room in a wide shot.", "motion_terms": ["pan left"]}
+    assert captions(run_dir, server, "captions.images.mode=grid") == 0
+
+    def user_text(section: str) -> list[str]:
+        return [p["text"] for r in server.requests if r.section == section
+                for p in r.body["messages"][1]["content"] if p["type"] == "text"]
+
+    assert any("The camera is static. (solve status: static)" in t for t in user_text("camera"))
+    assert any("2 track(s), at most 2 at once; person 1 stays roughly in place" in t
+               for t in user_text("action"))
+    n_images = {r.section: sum(p["type"] == "image_url" for p in r.body["messages"][1]["content"])
+                for r in server.requests if "2 crop(s)" in json.dumps(r.body)}
+    assert n_images == {"main_object": 3}  # the grid plus two reference crops
+    flags = {m.clip_id: m.flags for m in merged(run_dir)}
+    # the server says 1 person and a panning camera: both contradict the conditions
+    assert {"camera_contradicts_motion", "people_count_mismatch"} <= set(flags[clip.clip_id])
+    other = next(f for c, f in flags.items() if c != clip.clip_id)
+    assert "camera_contradicts_motion" not in other and "people_count_mismatch" not in other

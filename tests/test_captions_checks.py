@@ -17,6 +17,7 @@ from any2capins.cli import main
 from any2capins.config.captions import CaptionsConfig
 from any2capins.io.arrow import to_table
 from any2capins.io.shards import ShardStore
+from any2capins.models.camera import CameraRecord, MotionSegment
 from any2capins.models.captions import (
     SECTIONS,
     CaptionDigest,
@@ -144,10 +145,30 @@ def test_merge_flags_bounds_missing_and_refs() -> None:
 
 
 def _camera_table(clip_id: str, status: str, description: str, labels: list[str]) -> pa.Table:
-    return pa.table({"clip_id": [clip_id], "uri": ["x"], "status": [status],
-                     "description": [description],
-                     "segments": [[{"label": lb, "speed": "", "start_s": 0.0, "end_s": 1.0}
-                                   for lb in labels]]})
+    """A camera shard row with the camera stage's own record model."""
+    segments = [MotionSegment(label=lb, speed="" if lb == "static" else "slow", start_s=0.0,
+                              end_s=1.0, rate=0.0) for lb in labels]
+    record = CameraRecord(clip_id=clip_id, uri="x", status=status, width=200, height=100,
+                          sfm_width=200, sfm_height=100, frames=[], num_sampled=0,
+                          num_registered=0, segments=segments, description=description,
+                          seconds=0.1)
+    return to_table([record], CameraRecord)
+
+
+def _refs(clip_id: str, n: int) -> RefsRecord:
+    """A refs row with `n` person crops (real JPEGs)."""
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 24), (200, 80, 40)).save(buf, format="JPEG")
+    crops = [RefCrop(track_id=i, label="person", frame_index=0, timestamp=0.0, box=[0, 0, 1, 1],
+                     crop_box=[0, 0, 1, 1], score=0.9, sharpness=1.0, area_frac=0.1,
+                     edge_cut=False, quality=0.5, frames_seen=3, jpeg=buf.getvalue(),
+                     crop_width=16, crop_height=24) for i in range(n)]
+    return RefsRecord(clip_id=clip_id, uri="x", model="m", tiny_model=True, frame_indices=[0],
+                      timestamps=[0.0], seconds=0.1, width=200, height=100, crops=crops)
 
 
 def test_rules_backend_with_and_without_conditions(tmp_path: Path, example_clips: Path) -> None:
@@ -170,13 +191,8 @@ def test_rules_backend_with_and_without_conditions(tmp_path: Path, example_clips
     person = _track(0, [[10, 40, 30, 80], [50, 40, 70, 80], [90, 40, 110, 80], None])
     store.write_table(f"conditions/pose/shard-{shard:05d}.parquet",
                       to_table([_pose(cid, [person])], PoseRecord))
-    refs = RefsRecord(clip_id=cid, uri="x", model="m", tiny_model=True, frame_indices=[0],
-                      timestamps=[0.0], seconds=0.1, width=200, height=100, crops=[RefCrop(
-                          track_id=0, label="person", frame_index=0, timestamp=0.0,
-                          box=[0, 0, 1, 1], crop_box=[0, 0, 1, 1], score=0.9, sharpness=1.0,
-                          area_frac=0.1, edge_cut=False, quality=0.5, frames_seen=3,
-                          jpeg=b"\xff\xd8", crop_width=1, crop_height=1)])
-    store.write_table(f"conditions/refs/shard-{shard:05d}.parquet", to_table([refs], RefsRecord))
+    store.write_table(f"conditions/refs/shard-{shard:05d}.parquet",
+                      to_table([_refs(cid, 1)], RefsRecord))
     assert main(["captions", "--run", str(run), "--backend", "rules", *local]) == 0
     rows = {r.clip_id: r for r in store.read_all("captions/sections", ClipSections)}
     merged = {m.clip_id: m for m in store.read_all("captions/merged", MergedCaption)}
