@@ -28,13 +28,15 @@ WORKERS = 4
 LEASE_S = 0.25
 
 
-def _worker(path: str, name: str, seed: int, out: mp.Queue) -> None:
+def _worker(path: str, name: str, seed: int, ready: mp.Queue, go, out: mp.Queue) -> None:
     rng = random.Random(seed)
     store = ReviewStore(path, lease_seconds=LEASE_S)
+    ready.put(name)
+    go.wait(60)  # start together: process start-up takes longer than the work itself
     decided, refused = [], 0
     while (item := claim(store, name)) is not None:
-        if len(decided) + refused == 4 or rng.random() < 0.02:
-            time.sleep(LEASE_S * 1.5)  # lease expires; someone may reclaim it meanwhile
+        if len(decided) + refused == 4 or rng.random() < 0.01:
+            time.sleep(LEASE_S * 3)  # lease expires; another worker reclaims it meanwhile
         action = rng.choice(["accept", "edit", "reject"])
         request = DecisionRequest(
             item_id=item.item_id, version=item.version, action=action,
@@ -55,11 +57,15 @@ def test_four_processes_decide_each_item_exactly_once(tmp_path):
     rows = [make_caption(f"clip-{i:04d}", flags=["f"] if i % 7 == 0 else []) for i in range(ITEMS)]
     enqueue(store, [(0, rows[:100]), (1, rows[100:])], "all")
     ctx = mp.get_context("spawn")
-    out = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(str(store.path), f"annotator-{k}", k, out))
+    out, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_worker,
+                         args=(str(store.path), f"annotator-{k}", k, ready, go, out))
              for k in range(WORKERS)]
     for p in procs:
         p.start()
+    for _ in procs:
+        ready.get(timeout=120)
+    go.set()
     results = [out.get(timeout=120) for _ in procs]
     for p in procs:
         p.join(timeout=30)
