@@ -30,6 +30,10 @@ install: $(STAMP)
 demo: install
 	$(CLI) ingest $(CLIPS) --out $(RUN) --config $(CONFIG)
 	$(CLI) captions --run $(RUN) --config $(CONFIG) --backend $(CAPTIONS_BACKEND) $(CAPTIONS_SET)
+	$(CLI) review enqueue --run $(RUN) --config $(CONFIG)
+	@echo "demo: the review step is AUTOMATIC (demo-bot accepts every complete caption; people review with: make review RUN=$(RUN) ANNOTATOR=you)"
+	$(CLI) review auto-accept --run $(RUN) --annotator demo-bot --config $(CONFIG)
+	$(CLI) review export --run $(RUN) --config $(CONFIG)
 	@echo "demo outputs in $(RUN)/ : clips/ (probed clips), _errors/, _done/, run.json, logs/"
 
 ## Lint and the whole test suite (offline).
