@@ -7,6 +7,9 @@ CLIPS   ?= examples/clips
 CONFIG  ?= pipelines/demo.yaml
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 CLI     := $(BIN)/any2capins
+# Tiny random models for the offline demo (written by `any2capins models tiny`; see demo.yaml).
+TINY    ?= .tiny-models
+MMPOSE_STAMP := $(VENV)/.mmpose-$(shell cat requirements-mmpose.txt | sha1sum | cut -c1-12)
 # Captions: with LLM_BASE_URL (an OpenAI-compatible server; key from $OPENAI_API_KEY, model
 # LLM_MODEL) the LLM writes all six sections; without it the offline `rules` backend is used.
 LLM_BASE_URL ?=
@@ -14,7 +17,7 @@ LLM_MODEL    ?= gpt-4o-mini
 CAPTIONS_BACKEND := $(if $(LLM_BASE_URL),openai,rules)
 CAPTIONS_SET := $(if $(LLM_BASE_URL),--set captions.llm.base_url=$(LLM_BASE_URL) --set captions.llm.model=$(LLM_MODEL))
 
-.PHONY: install demo test lint ingest extract captions shortprompts review export bench schemas clean
+.PHONY: install install-mmpose demo test lint ingest extract captions shortprompts review export bench schemas clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -26,9 +29,22 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## The optional mmpose backend of the pose stage (pose.backend: mmpose), with the recipe that
+## works next to CPU torch and numpy 2: pinned packages without their own dependencies (which
+## would pull opencv-python and torchvision), xtcocotools built from source for numpy 2.
+$(MMPOSE_STAMP): requirements-mmpose.txt $(STAMP)
+	$(BIN)/python -m pip install -q --no-deps -r requirements-mmpose.txt
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation --no-binary xtcocotools \
+		xtcocotools==1.14.3
+	@rm -f $(VENV)/.mmpose-* && touch $(MMPOSE_STAMP)
+
+install-mmpose: $(MMPOSE_STAMP)
+
 ## The main job, end to end, on the bundled example clips (RUN=... to choose the run folder).
 demo: install
 	$(CLI) ingest $(CLIPS) --out $(RUN) --config $(CONFIG)
+	$(CLI) models tiny $(TINY)
+	$(CLI) extract --run $(RUN) --config $(CONFIG)
 	$(CLI) captions --run $(RUN) --config $(CONFIG) --backend $(CAPTIONS_BACKEND) $(CAPTIONS_SET)
 	$(CLI) review enqueue --run $(RUN) --config $(CONFIG)
 	@echo "demo: the review step is AUTOMATIC (demo-bot accepts every complete caption; people review with: make review RUN=$(RUN) ANNOTATOR=you)"
@@ -37,7 +53,7 @@ demo: install
 	@echo "demo outputs in $(RUN)/ : clips/ (probed clips), _errors/, _done/, run.json, logs/"
 
 ## Lint and the whole test suite (offline).
-test: install
+test: install install-mmpose
 	$(BIN)/ruff check any2capins tests bench
 	$(BIN)/python -m pytest -q
 
@@ -46,6 +62,10 @@ lint: install
 
 ingest: install
 	$(CLI) ingest $(CLIPS) --out $(RUN) --config pipelines/ingest.yaml
+
+## Conditions (depth, pose, camera, refs) of RUN's clips; STAGES=depth,pose to pick some.
+extract: install
+	$(CLI) extract --run $(RUN) --config pipelines/extract.yaml $(if $(STAGES),--stages $(STAGES))
 
 ## Six-section captions of RUN (LLM_BASE_URL=... for an LLM server, else the rules backend).
 captions: install
