@@ -338,3 +338,16 @@ def test_s3_run_folder_and_cache(s3_runs, server, tmp_path: Path, monkeypatch) -
     assert captions(run, server, force=True) == 0
     assert server.count() == 0
     assert ShardStore(run).read_all("captions/merged", MergedCaption)[0].missing == []
+
+
+def test_stage_pickle_never_carries_the_key(run_dir: Path, server) -> None:
+    import pickle
+
+    from any2capins.captions.writers import SectionsStage
+    from any2capins.config import load_config
+
+    cfg = load_config([], ["captions.llm.api_key_env=A2C_TEST_KEY"]).captions
+    stage = SectionsStage(cfg, str(run_dir))
+    stage.setup()
+    assert stage._api_key == SECRET  # held in the worker's memory only
+    assert SECRET.encode() not in pickle.dumps(stage)

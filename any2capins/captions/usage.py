@@ -64,4 +64,8 @@ def usage_lines(report: dict[str, Any]) -> list[str]:
         c = f"  {u['cost']:.4f} {cur}" if u.get("cost") is not None else ""
         lines.append(f"  {name:<12} tokens {u['prompt_tokens']:>9}+{u['completion_tokens']:<8} "
                      f"calls {u['calls']:>5}  cached {u['cached_calls']:>5}{c}")
+    run = report["this_run"]
+    c = f", cost {run['cost']:.4f} {cur}" if run.get("cost") is not None else ""
+    lines.append(f"  this run: {run['prompt_tokens']}+{run['completion_tokens']} tokens, "
+                 f"{run['calls']} requests, {run['cached_calls']} cached{c}")
     return lines

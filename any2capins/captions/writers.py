@@ -185,6 +185,8 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
             return Failure("DecodeError", str(exc))
         except OSError as exc:
             return Failure("UnreadableFile", f"cannot read {clip.uri}: {exc}", retriable=True)
+        except Exception as exc:  # noqa: BLE001 - one clip's bad inputs must not fail the batch
+            return Failure.from_exception(exc)
         wanted = [s for s in SECTIONS if s in self.config.sections]
         if client is None:
             results: dict[str, SectionResult | CallOutcome] = dict(
