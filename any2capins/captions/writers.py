@@ -140,8 +140,10 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
                 logging.getLogger(name).setLevel(logging.WARNING)
 
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_api_key"] = None  # never pickled (Ray ships stages between processes)
+        """Pickled state: config and prompts only. The key is never pickled (Ray ships stages
+        between processes); the reader and cache (locks, handles) are rebuilt by setup()."""
+        state = {k: v for k, v in self.__dict__.items() if k not in ("reader", "cache")}
+        state["_api_key"] = None
         return state
 
     def take_usage(self) -> TokenUsage | None:
