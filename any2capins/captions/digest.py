@@ -36,18 +36,32 @@ class ConditionReader:
 
     def __init__(self, run_dir: str) -> None:
         self.store = ShardStore(run_dir)
-        self._shard_of: dict[str, int] | None = None
+        self._shard_of: dict[str, int] = {}
+        self._indices: list[int] | None = None
+        self._scanned: set[int] = set()
+        self._last: int | None = None
         self._cache: dict[str, tuple[int, dict[str, dict[str, Any]]]] = {}
         self._lock = threading.Lock()  # clips are prepared in worker threads
 
     def shard_of(self, clip_id: str) -> int | None:
-        if self._shard_of is None:
-            self._shard_of = {}
-            for index in self.store.shard_indices("clips"):
-                loc = self.store.data_loc("clips", index)
-                ids = pq.read_table(loc.path, filesystem=loc.fs, columns=["clip_id"])
-                self._shard_of.update(dict.fromkeys(ids.column(0).to_pylist(), index))
-        return self._shard_of.get(clip_id)
+        """The clips/ shard holding `clip_id`. Shards are read lazily, starting after the last
+        hit (batches arrive in shard order), so a worker reads each clip_id column about once."""
+        if self._indices is None:
+            self._indices = self.store.shard_indices("clips")
+        if clip_id in self._shard_of:
+            return self._shard_of[clip_id]
+        start = self._indices.index(self._last) + 1 if self._last in self._indices else 0
+        for index in self._indices[start:] + self._indices[:start]:
+            if index in self._scanned:
+                continue
+            self._scanned.add(index)
+            loc = self.store.data_loc("clips", index)
+            ids = pq.read_table(loc.path, filesystem=loc.fs, columns=["clip_id"])
+            self._shard_of.update(dict.fromkeys(ids.column(0).to_pylist(), index))
+            if clip_id in self._shard_of:
+                self._last = index
+                return index
+        return None
 
     def row(self, kind: str, clip_id: str) -> dict[str, Any] | None:
         """The clip's row of condition `kind` (only the digest's columns), or None."""
