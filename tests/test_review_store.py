@@ -279,6 +279,27 @@ def test_auto_accept_is_marked_and_leaves_incomplete_items(tmp_path):
     assert store.counts_by_state() == {"accepted": 2, "pending": 1}
 
 
+def test_demo_policy_may_accept_incomplete_captions_and_export_lists_them(tmp_path):
+    store = queue(tmp_path)
+    partial = make_caption("p", missing=["dense", "main_object", "background"])
+    enqueue(store, [(0, [make_caption("a"), partial])], "all")
+    item = claim(store, "alice")
+    with pytest.raises(InvalidEditError, match="only the automatic policy"):
+        decide(store, DecisionRequest(item_id=item.item_id, version=item.version,
+                                      action="accept"), "alice", allow_incomplete=True)
+    release(store, item.item_id, "alice")
+    assert auto_accept(store, "demo-bot", allow_incomplete=True) == {
+        "accepted": 2, "left_for_people": 0}
+    write_merged(tmp_path, {0: [make_caption("a"), partial]})
+    export(store, str(tmp_path))
+    rows = {r.clip_id: r for r in from_table(
+        pq.read_table(tmp_path / "review" / "decisions" / "shard-00000.parquet"), ApprovedCaption)}
+    assert rows["a"].missing == [] and rows["a"].dense
+    p = rows["p"]
+    assert p.missing == ["dense", "main_object", "background"] and p.dense is None
+    assert p.automatic and p.text.splitlines()[0].startswith("4. Camera caption:")
+
+
 def test_word_distance_and_stats(tmp_path):
     assert word_distance("a b c", "a b c") == 0
     assert word_distance("a b c", "a x c") == 1

@@ -102,12 +102,14 @@ class ApprovedCaption(Record):
     automatic: bool
     decided_at: datetime
     decision_id: int
-    dense: str
-    main_object: str
-    background: str
-    camera: str
-    style: str
-    action: str
+    dense: str | None = None
+    main_object: str | None = None
+    background: str | None = None
+    camera: str | None = None
+    style: str | None = None
+    action: str | None = None
+    missing: list[str] = Field(default_factory=list, description="Sections not written (only "
+                               "in automatic demo accepts of rules-backend captions).")
     text: str = Field(description="Rendered paper format of the approved sections.")
     edited_sections: list[str] = Field(default_factory=list)
     flags: list[str] = Field(default_factory=list, description="Flags the caption carried.")

@@ -60,6 +60,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     q = action("auto-accept", "demo policy: accept every complete caption automatically "
                "(marked automatic in the audit trail)", run_auto_accept, annotator=True)
     q.add_argument("--skip-flagged", action="store_true", help="leave flagged items to people")
+    q.add_argument("--allow-incomplete", action="store_true",
+                   help="also accept captions with missing sections (offline demo with the "
+                   "rules backend; the approved rows list the missing sections)")
 
 
 def _identity(p: argparse.ArgumentParser, required: bool, annotator: bool = True) -> None:
@@ -220,10 +223,14 @@ def run_auto_accept(args: argparse.Namespace) -> int:
 
     _cfg, store = open_store(args)
     with store:
-        result = auto_accept(store, args.annotator, skip_flagged=args.skip_flagged)
-    print(f"AUTOMATIC REVIEW as {args.annotator}: {result['accepted']} complete captions "
-          f"accepted without human review (marked automatic in the audit trail); "
-          f"{result['left_for_people']} left in the queue for people (incomplete captions "
-          "need their missing sections written before they can be accepted"
-          + (", flagged ones skipped" if args.skip_flagged else "") + ")")
+        result = auto_accept(store, args.annotator, skip_flagged=args.skip_flagged,
+                             allow_incomplete=args.allow_incomplete)
+    kind = "captions (incomplete ones included)" if args.allow_incomplete else "complete captions"
+    left = ("" if args.allow_incomplete else "incomplete captions need their missing sections "
+            "written before they can be accepted")
+    if args.skip_flagged:
+        left += ("; " if left else "") + "flagged ones skipped"
+    print(f"AUTOMATIC REVIEW as {args.annotator}: {result['accepted']} {kind} accepted without "
+          f"human review (marked automatic in the audit trail); {result['left_for_people']} "
+          f"left in the queue for people" + (f" ({left})" if left else ""))
     return 0

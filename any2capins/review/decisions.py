@@ -4,7 +4,9 @@ Optimistic versioning: a request names the caption version the annotator looked 
 item is no longer that version (the caption was regenerated), or was already decided, the
 request is refused with a message saying why, and nothing is overwritten. Edited text is
 validated by the same pydantic type as `StructuredCaption`'s sections; accept (with or without
-edits) needs a complete caption: all six sections present and valid.
+edits) needs a complete caption: all six sections present and valid. The one exception is the
+automatic demo policy `auto_accept(..., allow_incomplete=True)`: it may accept the offline
+rules backend's partial captions, and the approved row then lists the `missing` sections.
 """
 
 from __future__ import annotations
@@ -90,9 +92,13 @@ def _check_lease(item: QueueItem, annotator: str) -> None:
 
 
 def decide(
-    store: ReviewStore, request: DecisionRequest, annotator: str, *, automatic: bool = False
+    store: ReviewStore, request: DecisionRequest, annotator: str, *, automatic: bool = False,
+    allow_incomplete: bool = False,
 ) -> DecisionRecord:
-    """Apply one decision atomically and append it to the audit trail."""
+    """Apply one decision atomically and append it to the audit trail. `allow_incomplete`
+    (automatic decisions only) accepts a caption with missing sections."""
+    if allow_incomplete and not automatic:
+        raise InvalidEditError("only the automatic policy may accept an incomplete caption")
     name = store.check_annotator(annotator)
     with store.write() as conn:
         item = store.item(request.item_id)
@@ -108,7 +114,8 @@ def decide(
                       if s in new and new[s].split() != before.get(s, "").split()]
             after.update(new)
         if request.action != "reject":
-            after = complete_caption(after).model_dump()
+            after = (validate_edits(after) if allow_incomplete
+                     else complete_caption(after).model_dump())
         # An "edit" that changes no text is recorded as what it is: an accept.
         action = "accept" if request.action == "edit" and not edited else request.action
         now = store.now()
@@ -155,20 +162,24 @@ def audit_trail(store: ReviewStore, clip_id: str | None = None) -> list[Decision
     return [decision_from_row(r) for r in rows]
 
 
-def auto_accept(store: ReviewStore, annotator: str, *, skip_flagged: bool = False) -> dict:
+def auto_accept(store: ReviewStore, annotator: str, *, skip_flagged: bool = False,
+                allow_incomplete: bool = False) -> dict:
     """Accept every claimable complete caption as `annotator`, marked automatic in the audit
-    trail. Incomplete captions (and flagged ones with `skip_flagged`) stay for people."""
+    trail. Incomplete captions (and flagged ones with `skip_flagged`) stay for people, unless
+    `allow_incomplete` (the offline demo: rules-backend captions lack the sections only a
+    model can write; the approved rows then list them as missing)."""
     left: list[int] = []
     accepted = 0
     while (item := claim(store, annotator, exclude=left)) is not None:
-        if item.caption.missing or (skip_flagged and item.flagged):
+        if (item.caption.missing and not allow_incomplete) or (skip_flagged and item.flagged):
             release(store, item.item_id, annotator)
             left.append(item.item_id)
             continue
         request = DecisionRequest(item_id=item.item_id, version=item.version,
                                   action="accept", reason="automatic policy")
         try:
-            decide(store, request, annotator, automatic=True)
+            decide(store, request, annotator, automatic=True,
+                   allow_incomplete=allow_incomplete)
         except InvalidEditError:  # e.g. a section over the word limit: a person must fix it
             release(store, item.item_id, annotator)
             left.append(item.item_id)

@@ -15,7 +15,7 @@ from typing import Any
 
 from any2capins.io.arrow import to_table
 from any2capins.io.shards import ShardStore, shard_name
-from any2capins.models.captions import SECTIONS, MergedCaption, StructuredCaption
+from any2capins.models.captions import SECTION_TITLES, SECTIONS, MergedCaption, StructuredCaption
 from any2capins.models.review import ApprovedCaption, DecisionRecord
 from any2capins.review.decisions import audit_trail, decision_from_row
 from any2capins.review.store import ReviewStore
@@ -46,12 +46,19 @@ def approved(store: ReviewStore) -> dict[int, list[ApprovedCaption]]:
 def _approved_row(row: Any) -> ApprovedCaption:
     decision: DecisionRecord = decision_from_row(row)
     caption = MergedCaption.model_validate(json.loads(row["caption_json"]))
-    final = StructuredCaption(**{s: decision.after[s] for s in SECTIONS})
+    missing = [s for s in SECTIONS if s not in decision.after]
+    if missing:  # automatic demo accept of a partial caption
+        sections = {s: decision.after.get(s) for s in SECTIONS}
+        text = "\n".join(f"{i}. {SECTION_TITLES[s]}: {t}"
+                         for i, (s, t) in enumerate(sections.items(), 1) if t)
+    else:
+        final = StructuredCaption(**{s: decision.after[s] for s in SECTIONS})
+        sections, text = final.model_dump(), final.render()
     return ApprovedCaption(
         clip_id=caption.clip_id, uri=caption.uri, version=caption.version,
         decision=decision.action, reviewer=decision.annotator, automatic=decision.automatic,
         decided_at=decision.decided_at, decision_id=decision.decision_id,
-        **final.model_dump(), text=final.render(), edited_sections=decision.edited_sections,
+        **sections, missing=missing, text=text, edited_sections=decision.edited_sections,
         flags=caption.flags, backend=caption.backend, model=caption.model,
         prompt_versions=caption.prompt_versions,
     )
