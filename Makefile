@@ -16,6 +16,7 @@ LLM_BASE_URL ?=
 LLM_MODEL    ?= gpt-4o-mini
 CAPTIONS_BACKEND := $(if $(LLM_BASE_URL),openai,rules)
 CAPTIONS_SET := $(if $(LLM_BASE_URL),--set captions.llm.base_url=$(LLM_BASE_URL) --set captions.llm.model=$(LLM_MODEL))
+SHORTPROMPTS_SET := --set shortprompts.backend=$(CAPTIONS_BACKEND) $(if $(LLM_BASE_URL),--set shortprompts.llm.base_url=$(LLM_BASE_URL) --set shortprompts.llm.model=$(LLM_MODEL))
 
 .PHONY: install install-mmpose demo test lint ingest extract captions shortprompts review export bench schemas clean
 
@@ -47,10 +48,12 @@ demo: install
 	$(CLI) extract --run $(RUN) --config $(CONFIG)
 	$(CLI) captions --run $(RUN) --config $(CONFIG) --backend $(CAPTIONS_BACKEND) $(CAPTIONS_SET)
 	$(CLI) review enqueue --run $(RUN) --config $(CONFIG)
-	@echo "demo: the review step is AUTOMATIC (demo-bot accepts every complete caption; people review with: make review RUN=$(RUN) ANNOTATOR=you)"
-	$(CLI) review auto-accept --run $(RUN) --annotator demo-bot --config $(CONFIG)
+	@echo "demo: the review step is AUTOMATIC (demo-bot accepts every caption$(if $(LLM_BASE_URL),, incomplete rules-backend ones included); people review with: make review RUN=$(RUN) ANNOTATOR=you)"
+	$(CLI) review auto-accept --run $(RUN) --annotator demo-bot --config $(CONFIG) $(if $(LLM_BASE_URL),,--allow-incomplete)
 	$(CLI) review export --run $(RUN) --config $(CONFIG)
-	@echo "demo outputs in $(RUN)/ : clips/ (probed clips), _errors/, _done/, run.json, logs/"
+	$(CLI) shortprompts --run $(RUN) --config $(CONFIG) $(SHORTPROMPTS_SET)
+	$(CLI) export --run $(RUN) --config $(CONFIG)
+	@echo "demo outputs in $(RUN)/ : instances/ (the dataset), README.md (dataset card), clips/, conditions/, captions/, review/, shortprompts/, _errors/, run.json, logs/"
 
 ## Lint and the whole test suite (offline).
 test: install install-mmpose
