@@ -209,3 +209,32 @@ def test_rules_backend_with_and_without_conditions(tmp_path: Path, example_clips
     assert other.missing == ["dense", "main_object", "background", "camera", "action"]
     assert other.style and rows[other.clip_id].digest.conditions == []
     assert all(s.usage.calls == 0 for r in rows.values() for s in r.sections)
+
+
+def test_backoff_honours_retry_after_and_caps() -> None:
+    from any2capins.captions.llm import backoff
+    from any2capins.config.captions import LLMConfig
+
+    cfg = LLMConfig(backoff_s=0.5, backoff_max_s=5.0)
+    assert backoff(cfg, 0, 2.0) == 2.0  # retry-after wins
+    assert backoff(cfg, 0, 60.0) == 5.0  # but is capped
+    waits = [backoff(cfg, k, None) for k in range(6)]
+    assert 0.375 <= waits[0] <= 0.625 and 0.75 <= waits[1] <= 1.25
+    assert waits[-1] == 5.0
+
+
+def test_parse_answer_accepts_fences_and_names_schema_errors() -> None:
+    from any2capins.captions.llm import _AnswerError, parse_answer
+    from any2capins.captions.schemas import ActionSection
+
+    ok = parse_answer('```json\n{"caption": "x", "people_count": 2}\n```', ActionSection)
+    assert ok.people_count == 2
+    with pytest.raises(_AnswerError) as exc:
+        parse_answer('{"caption": "x"}', ActionSection)
+    assert exc.value.error_class == "SchemaMismatch" and "people_count" in str(exc.value)
+    with pytest.raises(_AnswerError) as exc:
+        parse_answer('{"caption": "x", "people_count": 1, "extra": 0}', ActionSection)
+    assert exc.value.error_class == "SchemaMismatch"
+    with pytest.raises(_AnswerError) as exc:
+        parse_answer("not json", ActionSection)
+    assert exc.value.error_class == "InvalidJSON"
