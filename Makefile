@@ -10,12 +10,15 @@ CLI     := $(BIN)/any2capins
 # Tiny random models for the offline demo (written by `any2capins models tiny`; see demo.yaml).
 TINY    ?= .tiny-models
 MMPOSE_STAMP := $(VENV)/.mmpose-$(shell cat requirements-mmpose.txt | sha1sum | cut -c1-12)
-# Captions: with LLM_BASE_URL (an OpenAI-compatible server; key from $OPENAI_API_KEY, model
-# LLM_MODEL) the LLM writes all six sections; without it the offline `rules` backend is used.
+# Captions: with LLM_BASE_URL (an OpenAI-compatible server; model LLM_MODEL; key from the env
+# var named by LLM_KEY_ENV, `null` for keyless local servers) the LLM writes all six sections;
+# without it the offline `rules` backend is used.
 LLM_BASE_URL ?=
 LLM_MODEL    ?= gpt-4o-mini
+LLM_KEY_ENV  ?= OPENAI_API_KEY
 CAPTIONS_BACKEND := $(if $(LLM_BASE_URL),openai,rules)
-CAPTIONS_SET := $(if $(LLM_BASE_URL),--set captions.llm.base_url=$(LLM_BASE_URL) --set captions.llm.model=$(LLM_MODEL))
+CAPTIONS_SET := $(if $(LLM_BASE_URL),--set captions.llm.base_url=$(LLM_BASE_URL) \
+	--set captions.llm.model=$(LLM_MODEL) --set captions.llm.api_key_env=$(LLM_KEY_ENV))
 SHORTPROMPTS_SET := --set shortprompts.backend=$(CAPTIONS_BACKEND) $(if $(LLM_BASE_URL),--set shortprompts.llm.base_url=$(LLM_BASE_URL) --set shortprompts.llm.model=$(LLM_MODEL))
 
 .PHONY: install install-mmpose demo test lint ingest extract captions shortprompts review export bench schemas clean

@@ -187,10 +187,22 @@ def test_rerun_makes_zero_requests_and_prompt_edit_redoes_one_section(
     assert {m.clip_id: m.text for m in merged(run_dir)} == {k: m.text for k, m in first.items()}
     cam = prompts / "camera.yaml"
     cam.write_text(cam.read_text().replace("CAMERA caption.", "CAMERA caption (v2)."))
-    assert captions(run_dir, server, opt, force=True) == 0
+    assert captions(run_dir, server, opt) == 0  # no --force: the prompt change is detected
     assert server.count() == len(CLIPS) and {r.section for r in server.requests} == {"camera"}
     versions = {m.prompt_versions["camera"] for m in merged(run_dir)}
     assert versions != {first[next(iter(first))].prompt_versions["camera"]}
+
+
+def test_backend_switch_redoes_shards_without_force(run_dir: Path, server) -> None:
+    assert captions(run_dir, server, "captions.backend=rules") == 0
+    assert server.count() == 0 and merged(run_dir)[0].backend == "rules"
+    assert captions(run_dir, server) == 0  # openai now: the rules shards are not reused
+    assert server.count() == 6 * len(CLIPS)
+    assert {m.backend for m in merged(run_dir)} == {"openai"}
+    server.requests.clear()
+    assert captions(run_dir, server, "captions.llm.max_concurrency=3") == 0  # no text change
+    assert server.count() == 0
+    assert ShardStore(str(run_dir)).read_json("captions/settings.json")["backend"] == "openai"
 
 
 def test_api_key_never_written(run_dir: Path, server) -> None:

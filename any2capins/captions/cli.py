@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+SETTINGS = "captions/settings.json"  # what the last complete run's sections depend on
+
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
@@ -43,8 +45,17 @@ def run(args: argparse.Namespace) -> int:
     sizes = {d.shard: d.output_rows for d in store.done_records("ingest")}
     stage = SectionsStage(config.captions, args.run)
     tasks = [ShardTask(index=i, input_dir="clips") for i in indices]
-    summary = run_stage(stage, tasks, args.run, config.runtime, force=args.force, sizes=sizes)
+    settings = stage.settings()
+    changed = (bool(store.done_records(stage.name)) and not args.force
+               and (store.read_json(SETTINGS) if store.exists(SETTINGS) else None) != settings)
+    if changed:
+        print("captions: backend, prompts or sampling changed since the last run: redoing all "
+              "shards (unchanged calls come from the cache)")
+    summary = run_stage(stage, tasks, args.run, config.runtime, force=args.force or changed,
+                        sizes=sizes)
     ctx.add_summary(summary)
+    if not summary.shards_failed:
+        store.write_json(SETTINGS, settings)
     # merge is cheap and pure Python: always redone in-process, so it tracks the sections
     local = config.runtime.model_copy(update={"executor": "local", "progress": False})
     merge_tasks = [ShardTask(index=i, input_dir="captions/sections")

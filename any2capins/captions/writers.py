@@ -130,6 +130,17 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         self._usage = TokenUsage()
         self._api_key: str | None = None
 
+    def settings(self) -> dict[str, Any]:
+        """What the section texts depend on (not concurrency, timeouts or retries). When it
+        changes between runs, the command redoes every shard; unchanged calls hit the cache."""
+        cfg = self.config
+        out: dict[str, Any] = {"backend": cfg.backend, "sections": cfg.sections,
+                               "images": cfg.images.model_dump(exclude={"decode_threads"})}
+        if cfg.backend == "openai":
+            out |= {"prompts": {s: p.tag for s, p in self.prompts.items()},
+                    "params": request_params(cfg.llm), "mode": cfg.llm.structured_output}
+        return out
+
     def setup(self) -> None:
         self.reader = ConditionReader(self.run_dir)
         self.cache = CallCache(self.cache_root)
