@@ -51,7 +51,9 @@ def build_track(
         x1, y1, x2, y2 = dets[t].boxes[d]
         boxes[t] = [_r(x1 * sx), _r(y1 * sy), _r(x2 * sx), _r(y2 * sy)]
         box_scores[t] = _r(dets[t].scores[d])
-        kp = keypoints[(t, d)]
+        kp = keypoints[(t, d)].copy()
+        # heatmap peaks (vitpose) and SimCC maxima (mmpose) are not bounded; store [0, 1]
+        kp[:, 2] = np.clip(kp[:, 2], 0.0, 1.0)
         kps[t] = [[_r(x * sx), _r(y * sy), _r(s)] for x, y, s in kp]
         kp_scores.append(float(kp[:, 2].mean()) if len(kp) else 0.0)
     coverage = len(tr.frames) / max(n_frames, 1)

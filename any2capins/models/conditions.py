@@ -58,7 +58,8 @@ class PoseTrack(Record):
     present: list[bool] = Field(description="[T] whether the person was detected in frame t.")
     boxes: list[list[float]] = Field(description="[T, 4] person box, xyxy pixels.")
     box_scores: list[float] = Field(description="[T] detector score (0 when absent).")
-    keypoints: list[list[list[float]]] = Field(description="[T, K, 3] x, y, score.")
+    keypoints: list[list[list[float]]] = Field(
+        description="[T, K, 3] x, y (display pixels), score (model confidence clipped to 0..1).")
     coverage: float = Field(description="Share of the clip's sampled frames with the person.")
     mean_box_score: float = Field(description="Mean detector score where present.")
     mean_keypoint_score: float = Field(description="Mean keypoint score where present.")
