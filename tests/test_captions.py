@@ -146,9 +146,12 @@ def test_one_failure_is_retried_then_succeeds(run_dir: Path, server, behaviour: 
 
 @pytest.mark.parametrize(("behaviour", "error_class", "attempts"),
                          [("length", "Truncated", 3), ("500", "ServerError", 3),
-                          ("refusal", "Refusal", 3), ("429", "RateLimited", 3)])
+                          ("refusal", "Refusal", 3), ("429", "RateLimited", 3),
+                          ("timeout", "Timeout", 3), ("invalid", "InvalidJSON", 3),
+                          ("mismatch", "SchemaMismatch", 3)])
 def test_persistent_failure_becomes_error_row(run_dir: Path, server, behaviour: str,
                                               error_class: str, attempts: int) -> None:
+    server.hang_s = 1.0  # > timeout_s 0.5
     server.queue("action", *[behaviour] * attempts)
     # batch_size 1: clips run one after the other, so the first one meets every failure
     assert captions(run_dir, server, "captions.sections=[action,style]",
@@ -161,8 +164,13 @@ def test_persistent_failure_becomes_error_row(run_dir: Path, server, behaviour: 
     assert "action" in err.message
     detail = json.loads(err.detail or "{}")["sections"]
     assert detail["action"]["attempts"] == attempts
-    if behaviour == "length":  # the raw (truncated) completion is kept
-        assert detail["action"]["raw_completion"].startswith('{"caption"')
+    raw = detail["action"]["raw_completion"]  # the last raw completion is kept
+    if behaviour == "length":
+        assert raw.startswith('{"caption"') and not raw.endswith("}")
+    elif behaviour == "invalid":
+        assert raw.startswith("Sure! Here is the caption:")
+    elif behaviour in ("500", "429", "timeout", "refusal"):
+        assert raw is None  # no answer text ever came
     assert detail["action"]["usage"]["calls"] == attempts
     usage = json.loads((run_dir / "captions" / "usage.json").read_text())
     assert usage["sections"]["action"]["calls"] == len(CLIPS) - 1 + attempts
