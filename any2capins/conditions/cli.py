@@ -56,6 +56,7 @@ def run_extract(args: argparse.Namespace) -> int:
     sizes = {d.shard: d.output_rows for d in store.done_records("ingest")}
     tasks = [ShardTask(index=i, input_dir="clips") for i in indices]
     stages = [build_stage(n, config) for n in names]  # config problems surface before any work
+    _check_devices(config, names)
     ctx = RunContext(args.run, "extract", config)
     ctx.add_summary({"stage": "extract", "stages": names, "models": _models(config, names)})
     failed = False
@@ -65,8 +66,25 @@ def run_extract(args: argparse.Namespace) -> int:
         print(summary.line())
         print(f"  -> {store.root.join(stage.output_dir).uri()}")
         failed |= bool(summary.shards_failed)
+    if config.sheet.during_extract:  # contact sheets for annotators (any2capins sheet --all)
+        from any2capins.conditions.sheet import write_sheets
+
+        print(f"sheets: {len(write_sheets(args.run, config.sheet))} -> "
+              f"{store.root.join('sheets').uri()}")
     ctx.finish()
     return 1 if failed else 0
+
+
+def _check_devices(config: object, names: list[str]) -> None:
+    """'cuda' without a GPU stops the command before any worker starts (ConfigError)."""
+    from any2capins.conditions.common import check_device
+    from any2capins.conditions.registry import STAGES
+
+    for name in names:
+        section = getattr(config, STAGES[name].section)
+        device = getattr(section, "device", "cpu")
+        if device == "cuda":
+            check_device(device, f"{STAGES[name].section}.device")
 
 
 def _models(config: object, names: list[str]) -> dict[str, dict[str, object]]:
