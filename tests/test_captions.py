@@ -100,6 +100,11 @@ def test_requests_carry_schema_images_and_key(run_dir: Path, server) -> None:
         assert m.text.splitlines()[0].startswith("1. Dense caption: ")
         assert m.text.splitlines()[5].startswith("6. Action caption: ")
         assert set(m.prompt_versions) == set(SECTIONS)
+    import pyarrow.csv as pacsv
+
+    csv = pacsv.read_csv(run_dir / "captions" / "miradata.csv").to_pylist()
+    assert [r["clip_id"] for r in csv] == [m.clip_id for m in out]
+    assert csv[0]["camera_caption"] == out[0].camera and "action_caption" in csv[0]
 
 
 def test_grid_mode_sends_one_image(run_dir: Path, server) -> None:

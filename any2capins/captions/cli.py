@@ -11,7 +11,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p = subparsers.add_parser(
         "captions", parents=[common], help="write the six-section structured captions",
         description="Write the six caption sections of every clip of RUN_DIR/clips/ "
-        "(RUN_DIR/captions/sections/), merge and check them (RUN_DIR/captions/merged/) and "
+        "(RUN_DIR/captions/sections/), merge and check them (RUN_DIR/captions/merged/, also as "
+        "MiraData-style RUN_DIR/captions/miradata.csv) and "
         "summarise token usage (RUN_DIR/captions/usage.json). Reruns use the call cache.",
     )
     p.add_argument("--run", required=True, metavar="RUN_DIR", help="run folder (local or s3://)")
@@ -23,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
-    from any2capins.captions.merge import MergeStage
+    from any2capins.captions.merge import MergeStage, write_miradata_csv
     from any2capins.captions.usage import usage_lines, usage_report
     from any2capins.captions.writers import SectionsStage, read_api_key
     from any2capins.config import load_config
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
                    for i in store.shard_indices("captions/sections")]
     merged = run_stage(MergeStage(config.captions), merge_tasks, args.run, local, force=True)
     ctx.add_summary(merged)
+    write_miradata_csv(store)
     report = usage_report(store, summary.usage, config.captions.price,
                           config.captions.llm.model if config.captions.backend == "openai"
                           else None)
@@ -71,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
     print(merged.line())
     if config.captions.backend == "openai":
         print("\n".join(usage_lines(report)))
-    for name in ("captions/sections", "captions/merged", "captions/usage.json"):
+    for name in ("captions/sections", "captions/merged", "captions/miradata.csv",
+                 "captions/usage.json"):
         print(f"{name + ':':<20} {store.root.join(name).uri()}")
     if summary.errors:
         print(f"{'errors:':<20} {store.root.join('_errors', 'captions').uri()}")

@@ -12,7 +12,14 @@ from pydantic import ValidationError
 
 from any2capins.captions.checks import run_checks
 from any2capins.config.captions import CaptionsConfig
-from any2capins.models.captions import SECTIONS, ClipSections, MergedCaption, StructuredCaption
+from any2capins.io.shards import ShardStore
+from any2capins.models.captions import (
+    MIRADATA_COLUMNS,
+    SECTIONS,
+    ClipSections,
+    MergedCaption,
+    StructuredCaption,
+)
 from any2capins.runtime.stage import Failure, Stage
 
 
@@ -55,3 +62,24 @@ class MergeStage(Stage[ClipSections, MergedCaption]):
 
     def process_batch(self, batch: Sequence[ClipSections]) -> list[MergedCaption | Failure]:
         return [merge_row(row, self.config) for row in batch]
+
+
+def write_miradata_csv(store: ShardStore, relpath: str = "captions/miradata.csv") -> int:
+    """All merged captions as one MiraData-style CSV (clip_id, uri, dense_caption,
+    main_object_caption, background_caption, style_caption, camera_caption, plus
+    action_caption, which MiraData lacks); missing sections are empty. Returns the row count."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from any2capins.io import fs
+
+    rows = (store.read_all("captions/merged", MergedCaption)
+            if store.shard_indices("captions/merged") else [])
+    columns = {"clip_id": [r.clip_id for r in rows], "uri": [r.uri for r in rows]}
+    for name, col in [*MIRADATA_COLUMNS.items(), ("action", "action_caption")]:
+        columns[col] = [getattr(r, name) for r in rows]
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(pa.table(columns, schema=pa.schema([(c, pa.string()) for c in columns])),
+                    sink)
+    fs.write_bytes_atomic(store.root.join(relpath), sink.getvalue().to_pybytes())
+    return len(rows)
