@@ -376,3 +376,25 @@ def test_stage_pickle_never_carries_the_key(run_dir: Path, server) -> None:
     stage.setup()
     assert stage._api_key == SECRET  # held in the worker's memory only
     assert SECRET.encode() not in pickle.dumps(stage)
+
+
+def test_stitched_reference_image(run_dir: Path, server) -> None:
+    from test_captions_checks import _refs
+
+    from any2capins.io.arrow import to_table
+    from any2capins.models.clips import ClipRecord
+    from any2capins.models.conditions import RefsRecord
+
+    store = ShardStore(str(run_dir))
+    clip = store.read_shard("clips", 0, ClipRecord)[0]
+    refs = _refs(clip.clip_id, 2)
+    stitched = refs.model_copy(update={"stitched_jpeg": refs.crops[0].jpeg + b"\x00",
+                                       "stitched_track_ids": [0, 1]})
+    store.write_table("conditions/refs/shard-00000.parquet", to_table([stitched], RefsRecord))
+    assert captions(run_dir, server, "captions.images.refs_mode=stitched",
+                    "captions.sections=[main_object]") == 0
+    req = next(r for r in server.requests if "side by side" in json.dumps(r.body))
+    urls = [p["image_url"]["url"] for p in req.body["messages"][1]["content"]
+            if p["type"] == "image_url"]
+    assert len(urls) == 2  # the frame grid and the one stitched image
+    assert base64.b64decode(urls[1].split(",", 1)[1]) == stitched.stitched_jpeg

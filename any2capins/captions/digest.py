@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 CONDITION_COLUMNS: dict[str, list[str]] = {
     "camera": ["clip_id", "status", "description", "segments"],
     "pose": ["clip_id", "width", "height", "timestamps", "tracks"],
-    "refs": ["clip_id", "crops"],
+    "refs": ["clip_id", "crops", "stitched_jpeg"],
     "depth": ["clip_id"],
 }
 
@@ -189,21 +189,24 @@ def pose_digest(row: dict[str, Any] | None) -> dict[str, Any]:
             "tracks": summaries}
 
 
-def refs_digest(row: dict[str, Any] | None) -> tuple[dict[str, Any], list[bytes]]:
-    """Digest fields and the crops' JPEG bytes (best first)."""
+def refs_digest(row: dict[str, Any] | None,
+                stitched: bool = False) -> tuple[dict[str, Any], list[bytes]]:
+    """Digest fields and the crops' JPEG bytes (best first), or the one stitched image."""
     if row is None:
         return {}, []
     crops = list(row.get("crops") or [])
-    return ({"ref_crops": len(crops), "ref_labels": [str(c.get("label", "")) for c in crops]},
-            [c["jpeg"] for c in crops if c.get("jpeg")])
+    fields = {"ref_crops": len(crops), "ref_labels": [str(c.get("label", "")) for c in crops]}
+    if stitched and row.get("stitched_jpeg"):
+        return fields, [row["stitched_jpeg"]]
+    return fields, [c["jpeg"] for c in crops if c.get("jpeg")]
 
 
-def build_digest(reader: ConditionReader | None, clip_id: str,
-                 frames: np.ndarray) -> tuple[CaptionDigest, list[bytes]]:
-    """The clip's digest and its reference crops."""
+def build_digest(reader: ConditionReader | None, clip_id: str, frames: np.ndarray,
+                 stitched_refs: bool = False) -> tuple[CaptionDigest, list[bytes]]:
+    """The clip's digest and its reference images (crops, or the one stitched image)."""
     rows = {k: (reader.row(k, clip_id) if reader else None) for k in CONDITION_COLUMNS}
     stats = style_stats(frames)
-    refs, crops = refs_digest(rows["refs"])
+    refs, crops = refs_digest(rows["refs"], stitched_refs)
     digest = CaptionDigest(
         conditions=[k for k, r in rows.items() if r is not None],
         **camera_digest(rows["camera"]), **pose_digest(rows["pose"]), **refs,

@@ -183,10 +183,14 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         img = self.config.images
         path = fs.local_copy(clip.uri, self.tmp)
         sampled = sample_frames(path, count=img.count, max_side=img.max_side, meta=clip)
-        digest, crop_bytes = build_digest(self.reader, clip.clip_id, sampled.frames)
+        stitched = img.refs_mode == "stitched"
+        digest, crop_bytes = build_digest(self.reader, clip.clip_id, sampled.frames, stitched)
         frames = encode_images(sampled.frames, img) if self.config.backend == "openai" else []
         crops = [Image.of(b) for b in crop_bytes[: img.max_ref_crops]]
         values = prompt_values(clip, digest, len(sampled.frames), len(crops), img.mode == "grid")
+        if stitched and crops and digest.ref_crops and digest.ref_crops > 1:
+            values["refs"] = ("one image after the frames with the reference subjects side "
+                              "by side, left to right (best first)")
         return Prepared(digest, frames, crops, values)
 
     async def _clip(self, clip: ClipRecord, client: Any, calls: asyncio.Semaphore,

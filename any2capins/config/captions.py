@@ -56,6 +56,9 @@ class ImagesConfig(StrictModel):
     grid_columns: int = Field(3, ge=1, description="Columns of the grid image.")
     jpeg_quality: int = Field(85, ge=30, le=100, description="JPEG quality of sent images.")
     max_ref_crops: int = Field(3, ge=0, description="Reference crops sent to main_object.")
+    refs_mode: Literal["separate", "stitched"] = Field(
+        "separate", description="Reference crops as separate images, or the refs stage's one "
+        "horizontally stitched image (as the paper feeds them; falls back to separate).")
     decode_threads: int = Field(
         2, ge=1, description="Clips decoded at once per worker (threads beside the requests).")
 
