@@ -120,7 +120,8 @@ class TrackSummary(Record):
 
     track_id: int
     frames: int = Field(description="Frames the track is visible in.")
-    sentence: str = Field(description="E.g. 'person 1 moves right quickly, visible 90% of the clip'.")
+    sentence: str = Field(
+        description="E.g. 'person 1 moves to the right slowly and comes closer to the camera'.")
 
 
 class CaptionDigest(Record):
