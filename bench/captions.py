@@ -20,14 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from any2capins.captions.llm import request_params  # noqa: E402
-from any2capins.captions.prompts import render, to_api  # noqa: E402
 from any2capins.captions.schemas import response_format  # noqa: E402
 from any2capins.captions.writers import NO_KEY, SectionsStage  # noqa: E402
 from any2capins.config import load_config  # noqa: E402
 from any2capins.config.base import RuntimeConfig  # noqa: E402
 from any2capins.io.probe import probe  # noqa: E402
 from any2capins.io.shards import ShardStore  # noqa: E402
+from any2capins.llm.client import request_params  # noqa: E402
+from any2capins.llm.prompts import render, to_api  # noqa: E402
 from any2capins.models.captions import SECTIONS  # noqa: E402
 from any2capins.models.clips import ClipRecord  # noqa: E402
 from any2capins.runtime import ShardTask, run_stage  # noqa: E402

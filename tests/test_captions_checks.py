@@ -212,8 +212,8 @@ def test_rules_backend_with_and_without_conditions(tmp_path: Path, example_clips
 
 
 def test_backoff_honours_retry_after_and_caps() -> None:
-    from any2capins.captions.llm import backoff
     from any2capins.config.captions import LLMConfig
+    from any2capins.llm.client import backoff
 
     cfg = LLMConfig(backoff_s=0.5, backoff_max_s=5.0)
     assert backoff(cfg, 0, 2.0) == 2.0  # retry-after wins
@@ -224,8 +224,8 @@ def test_backoff_honours_retry_after_and_caps() -> None:
 
 
 def test_parse_answer_accepts_fences_and_names_schema_errors() -> None:
-    from any2capins.captions.llm import _AnswerError, parse_answer
     from any2capins.captions.schemas import ActionSection
+    from any2capins.llm.client import _AnswerError, parse_answer
 
     ok = parse_answer('```json\n{"caption": "x", "people_count": 2}\n```', ActionSection)
     assert ok.people_count == 2

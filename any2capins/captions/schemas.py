@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from any2capins.llm.client import json_schema_format, strict_schema
+
+__all__ = ["SECTION_MODELS", "response_format", "strict_schema"]
 
 
 class SectionOutput(BaseModel):
@@ -58,32 +61,6 @@ SECTION_MODELS: dict[str, type[SectionOutput]] = {
 }
 
 
-def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """JSON schema of `model` in OpenAI strict form: all properties required, no additional
-    properties, at every object level."""
-    schema = copy.deepcopy(model.model_json_schema())
-    _strictify(schema)
-    for sub in schema.get("$defs", {}).values():
-        _strictify(sub)
-    return schema
-
-
-def _strictify(node: Any) -> None:
-    if isinstance(node, dict):
-        if node.get("type") == "object" and "properties" in node:
-            node["additionalProperties"] = False
-            node["required"] = list(node["properties"])
-        for value in node.values():
-            _strictify(value)
-    elif isinstance(node, list):
-        for value in node:
-            _strictify(value)
-
-
 def response_format(section: str) -> dict[str, Any]:
     """The `response_format` parameter of a section's request."""
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": section, "strict": True,
-                        "schema": strict_schema(SECTION_MODELS[section])},
-    }
+    return json_schema_format(section, SECTION_MODELS[section])

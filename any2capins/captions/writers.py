@@ -16,7 +16,6 @@ import asyncio
 import io
 import json
 import logging
-import os
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,36 +24,29 @@ from typing import Any
 
 import numpy as np
 
-from any2capins.captions.cache import CallCache, cache_key
 from any2capins.captions.digest import ConditionReader, build_digest
-from any2capins.captions.llm import CallOutcome, call_structured, make_client, request_params
-from any2capins.captions.prompts import Image, Prompt, load_prompts, render, to_api
 from any2capins.captions.rules import rules_sections
 from any2capins.captions.schemas import SECTION_MODELS, response_format, strict_schema
 from any2capins.config.captions import CaptionsConfig, ImagesConfig
-from any2capins.errors import ConfigError, DecodeError
+from any2capins.errors import DecodeError
 from any2capins.io import fs
 from any2capins.io.shards import ShardStore
+from any2capins.llm.cache import CallCache, cache_key
+from any2capins.llm.client import (
+    NO_KEY,
+    CallOutcome,
+    call_structured,
+    make_client,
+    read_api_key,
+    request_params,
+)
+from any2capins.llm.prompts import Image, Prompt, load_prompts, render, to_api
 from any2capins.models.captions import SECTIONS, CaptionDigest, ClipSections, SectionResult
 from any2capins.models.clips import ClipRecord
 from any2capins.models.common import TokenUsage
 from any2capins.runtime.stage import Failure, Stage
 
 log = logging.getLogger(__name__)
-NO_KEY = "no-key"  # sent when llm.api_key_env is None (servers that ignore keys)
-
-
-def read_api_key(env_name: str | None) -> str:
-    """The API key from the named environment variable (never from config or files)."""
-    if env_name is None:
-        return NO_KEY
-    key = os.environ.get(env_name, "")
-    if not key:
-        raise ConfigError(f"captions.llm.api_key_env: environment variable {env_name} is not set "
-                          "(set it, or set api_key_env to null for servers without keys)")
-    return key
-
-
 def encode_images(frames: np.ndarray, cfg: ImagesConfig) -> list[Image]:
     """JPEGs of the frames: one per frame, or one grid (time order: rows, left to right)."""
     from PIL import Image as PILImage

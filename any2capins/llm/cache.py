@@ -2,9 +2,10 @@
 determines the answer (model, prompt tag, rendered messages with image hashes, sampling
 parameters, output mode).
 
-Location: `captions.cache_dir`, default `RUN_DIR/captions/_cache/` (local or s3://). Several
-Ray workers may write at once: each entry is written atomically under its own content-derived
-name, so concurrent writers of one key write the same bytes and readers never see partial files.
+Location: chosen by the stage (`captions.cache_dir`, default `RUN_DIR/captions/_cache/`;
+`shortprompts.cache_dir`, default `RUN_DIR/shortprompts/_cache/`; local or s3://). Several Ray
+workers may write at once: each entry is written atomically under its own content-derived name,
+so concurrent writers of one key write the same bytes and readers never see partial files.
 """
 
 from __future__ import annotations

@@ -16,7 +16,9 @@ Tokens of every answered attempt are added to the call's usage, failures include
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
+import os
 import random
 import re
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from any2capins.config.captions import LLMConfig
+from any2capins.errors import ConfigError
 from any2capins.models.common import TokenUsage
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
@@ -49,6 +52,48 @@ class _AnswerError(Exception):
         super().__init__(message)
         self.error_class = error_class
         self.reask = reask  # carry the error back to the model
+
+
+NO_KEY = "no-key"  # sent when llm.api_key_env is None (servers that ignore keys)
+
+
+def read_api_key(env_name: str | None, setting: str = "llm.api_key_env") -> str:
+    """The API key from the named environment variable (never from config or files)."""
+    if env_name is None:
+        return NO_KEY
+    key = os.environ.get(env_name, "")
+    if not key:
+        raise ConfigError(f"{setting}: environment variable {env_name} is not set "
+                          "(set it, or set api_key_env to null for servers without keys)")
+    return key
+
+
+def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """JSON schema of `model` in OpenAI strict form: all properties required, no additional
+    properties, at every object level."""
+    schema = copy.deepcopy(model.model_json_schema())
+    _strictify(schema)
+    for sub in schema.get("$defs", {}).values():
+        _strictify(sub)
+    return schema
+
+
+def _strictify(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "object" and "properties" in node:
+            node["additionalProperties"] = False
+            node["required"] = list(node["properties"])
+        for value in node.values():
+            _strictify(value)
+    elif isinstance(node, list):
+        for value in node:
+            _strictify(value)
+
+
+def json_schema_format(name: str, model: type[BaseModel]) -> dict[str, Any]:
+    """The `response_format` parameter asking for `model` as strict JSON."""
+    return {"type": "json_schema",
+            "json_schema": {"name": name, "strict": True, "schema": strict_schema(model)}}
 
 
 def make_client(cfg: LLMConfig, api_key: str) -> Any:

@@ -47,24 +47,26 @@ class Prompt:
         return f"{self.version}+{self.file_sha[:8]}"
 
 
-def resolve_dir(prompts_dir: str) -> Path:
+def resolve_dir(prompts_dir: str, setting: str = "prompts_dir") -> Path:
     """`prompts_dir` as given when it exists, else relative to the project root."""
     path = Path(prompts_dir).expanduser()
     if not path.is_dir() and not path.is_absolute():
         path = PACKAGE_ROOT / prompts_dir
     if not path.is_dir():
-        raise ConfigError(f"captions.prompts_dir: folder not found: {prompts_dir}")
+        raise ConfigError(f"{setting}: folder not found: {prompts_dir}")
     return path
 
 
-def load_prompts(prompts_dir: str, sections: list[str]) -> dict[str, Prompt]:
-    """The prompt of each section; ConfigError names a missing or malformed file."""
-    folder = resolve_dir(prompts_dir)
+def load_prompts(prompts_dir: str, sections: list[str], setting: str = "captions.prompts_dir",
+                 subdir: str = "") -> dict[str, Prompt]:
+    """The prompt of each section (`<prompts_dir>/<subdir>/<section>.yaml`); ConfigError names
+    a missing or malformed file."""
+    folder = resolve_dir(prompts_dir, setting) / subdir
     out: dict[str, Prompt] = {}
     for section in sections:
         path = folder / f"{section}.yaml"
         if not path.is_file():
-            raise ConfigError(f"captions: prompt file missing: {path}")
+            raise ConfigError(f"{setting}: prompt file missing: {path}")
         raw = path.read_bytes()
         data = yaml.safe_load(raw) or {}
         missing = [k for k in ("version", "system", "user") if not data.get(k)]
