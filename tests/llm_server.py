@@ -69,6 +69,7 @@ class ScriptedLLMServer:
 
     def __post_init__(self) -> None:
         self._script: dict[str, deque[str]] = defaultdict(deque)
+        self._answers: dict[str, deque[dict[str, Any]]] = defaultdict(deque)
         self._lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -107,9 +108,15 @@ class ScriptedLLMServer:
         with self._lock:
             self._script[section].extend(behaviours)
 
+    def queue_answers(self, section: str, *answers: dict[str, Any]) -> None:
+        """Next answers for `section` carry these fields (one per request), then defaults."""
+        with self._lock:
+            self._answers[section].extend(answers)
+
     def reset(self) -> None:
         with self._lock:
             self._script.clear()
+            self._answers.clear()
             self.requests.clear()
             self.overrides.clear()
             self.delay = 0.0
@@ -182,6 +189,10 @@ class ScriptedLLMServer:
             else:
                 out[name] = None
         out.update(self.overrides.get(section or "", {}))
+        with self._lock:
+            queued = self._answers.get(section or "")
+            if queued:
+                out.update(queued.popleft())
         return out
 
 

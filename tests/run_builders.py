@@ -110,7 +110,9 @@ def camera_record(spec: ClipSpec) -> CameraRecord:
 
 
 def approved(spec: ClipSpec, **overrides: str) -> ApprovedCaption:
-    texts = {**SECTIONS_TEXT, **overrides}
+    # each clip's caption differs (identical inputs would rightly share LLM cache entries)
+    texts = {**SECTIONS_TEXT, "dense": f"{SECTIONS_TEXT['dense']} It is take {spec.clip_id[:3]}.",
+             **overrides}
     text = "\n".join(f"{i}. {k}: {v}" for i, (k, v) in enumerate(texts.items(), 1))
     return ApprovedCaption(clip_id=spec.clip_id, uri=f"/data/{spec.clip_id}.mp4",
                            version=f"v-{spec.clip_id}", decision="accept", reviewer="ann",

@@ -55,7 +55,8 @@ class ShortPromptsConfig(StrictModel):
         "openai", description="'openai': any OpenAI-compatible server; 'rules': offline template.")
     llm: LLMConfig = Field(default_factory=LLMConfig)
     prompts_dir: str = Field("prompts", description="Folder holding shortprompt/*.md prompts.")
-    cache_dir: str | None = Field(None, description="LLM call cache; None: RUN_DIR/_cache/llm.")
+    cache_dir: str | None = Field(
+        None, description="LLM call cache; None: RUN_DIR/shortprompts/_cache/.")
     recipe: RecipeConfig = Field(default_factory=RecipeConfig)
     target_words: int = Field(55, ge=5, description="Length the prompt should aim for.")
     max_words: int = Field(100, ge=5, description="Hard limit; longer prompts are refused.")

@@ -24,6 +24,10 @@ def run(args: argparse.Namespace) -> int:
     from any2capins.shortprompts.stage import INPUT_DIR, ShortPromptsStage
 
     config = load_config(args.config, args.overrides)
+    if config.shortprompts.backend == "openai":
+        from any2capins.llm.client import read_api_key
+
+        read_api_key(config.shortprompts.llm.api_key_env, "shortprompts.llm.api_key_env")
     ctx = RunContext(args.run, "shortprompts", config)
     tasks, sizes = shard_tasks(ctx.store, INPUT_DIR, f"any2capins review export --run {args.run}")
     stage = ShortPromptsStage(config.shortprompts, args.run)

@@ -47,12 +47,22 @@ class ShortPromptsStage(Stage[ApprovedCaption, ShortPromptRecord]):
         self.run_dir = run_dir
         self.conditions: dict[str, ClipConditions] = {}
         self.writer: Any = None
+        self.prompts: dict[str, Any] = {}
+        if config.backend == "openai":
+            from any2capins.shortprompts.llm import load_set_prompts
+
+            # read in the driver: a missing prompt file fails before any work, and every
+            # worker uses the same texts
+            self.prompts = load_set_prompts(config)
+        self.cache_root = config.cache_dir or ShardStore(run_dir).root.join(
+            "shortprompts", "_cache").uri()
 
     def setup(self) -> None:
         if self.config.backend == "openai":
             from any2capins.shortprompts.llm import LLMPromptWriter
 
-            self.writer = LLMPromptWriter(self.config, self.run_dir)
+            self.writer = LLMPromptWriter(self.config, self.prompts, self.cache_root,
+                                          self.finish)
 
     def __getstate__(self) -> dict[str, Any]:
         # the LLM writer holds a client: never pickled, rebuilt by setup() in each worker
