@@ -19,6 +19,7 @@ from any2capins.errors import Any2CapInsError, ConfigError, InputError, StageErr
 COMMAND_MODULES = (
     "any2capins.ingest.cli",
     "any2capins.conditions.cli",
+    "any2capins.conditions.sheet_cli",
     "any2capins.status",
     "any2capins.captions.cli",
     "any2capins.review.cli",

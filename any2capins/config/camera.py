@@ -15,7 +15,7 @@ class MotionConfig(StrictModel):
     depth (lateral: atan(v); dolly: half of that, as it only moves the image edges)."""
 
     static_rate: float = Field(
-        1.5, gt=0, description="Below this rate (deg/s) a step counts as no motion.")
+        0.8, gt=0, description="Below this rate (deg/s) a step counts as no motion.")
     slow_rate: float = Field(6.0, gt=0, description="Up to this rate (deg/s) motion is 'slow'.")
     fast_rate: float = Field(
         18.0, gt=0, description="From this rate (deg/s) motion is 'fast'; between: 'moderate'.")
@@ -61,6 +61,10 @@ class CameraConfig(StrictModel):
     max_features: int = Field(2048, ge=64, description="SIFT features per frame.")
     overlap: int = Field(
         4, ge=1, description="Sequential matching: each frame is matched to this many next ones.")
+    init_min_tri_angle: float = Field(
+        2.0, gt=0, description="Least triangulation angle (deg) of the initial pair, which is "
+        "the verified non-planar pair with the largest image motion (COLMAP's default, 16 deg, "
+        "is rarely met by a video clip).")
     num_threads: int = Field(2, ge=1, description="Threads pycolmap may use per clip.")
     seed: int = Field(0, description="Random seed of the mapper (deterministic runs).")
     min_frames: int = Field(4, ge=2, description="Fewer sampled frames: status failed (too_short).")

@@ -96,7 +96,8 @@ def _estimate(frames: np.ndarray, times: list[float], cfg: CameraConfig, tmp: Pa
         est = _rotation_only(matches, len(frames), times=times, size=size, cfg=cfg,
                              stats=stats)
     else:
-        est = _sfm(tmp, len(frames), times=times, size=size, cfg=cfg, stats=stats)
+        est = _sfm(tmp, len(frames), matches.initial_pair(), times=times, size=size, cfg=cfg,
+                   stats=stats)
     if est.status != "failed":
         est.segments = segments(est.poses, times, cfg.motion)
         est.description = sentence(est.segments)
@@ -136,9 +137,9 @@ def _rotation_only(matches: Matches, n: int, *, times: list[float], size: tuple[
                     **stats)
 
 
-def _sfm(tmp: Path, n: int, *, times: list[float], size: tuple[int, int], cfg: CameraConfig,
-         stats: dict) -> Estimate:
-    mapped = map_frames(tmp, n, cfg)
+def _sfm(tmp: Path, n: int, init_pair: tuple[int, int] | None, *, times: list[float],
+         size: tuple[int, int], cfg: CameraConfig, stats: dict) -> Estimate:
+    mapped = map_frames(tmp, n, cfg, init_pair)
     if mapped is None:
         return _failed("sfm: COLMAP built no model", size, cfg, **stats)
     reg = [p is not None for p in mapped.poses]

@@ -34,6 +34,19 @@ class Pair:
 class Matches:
     keypoints: list[int]  # keypoints per frame
     pairs: list[Pair] = field(default_factory=list)
+    image_ids: list[int] = field(default_factory=list)  # database id of each frame
+
+    def initial_pair(self, min_inliers: int = 100) -> tuple[int, int] | None:
+        """Frames (database ids) of the non-planar pair with the largest median displacement
+        among those with enough inliers: the widest baseline to start mapping from."""
+        best, score = None, 0.0
+        for p in self.pairs:
+            if p.config in PLANAR_CONFIGS or len(p.points1) < min_inliers:
+                continue
+            disp = float(np.median(np.linalg.norm(p.points2 - p.points1, axis=1)))
+            if disp > score:
+                best, score = (self.image_ids[p.i], self.image_ids[p.j]), disp
+        return best
 
     @property
     def planar_share(self) -> float | None:
@@ -101,7 +114,7 @@ def _read_matches(db_path: Path, n: int) -> Matches:
         ids = [by_name[name] for name in _names(n)]
         kps = [db.read_keypoints(i)[:, :2] if db.exists_keypoints(i) else np.zeros((0, 2))
                for i in ids]
-        out = Matches([len(k) for k in kps])
+        out = Matches([len(k) for k in kps], image_ids=ids)
         for a in range(n):
             for b in range(a + 1, n):
                 if not db.exists_two_view_geometry(ids[a], ids[b]):
@@ -116,8 +129,11 @@ def _read_matches(db_path: Path, n: int) -> Matches:
     return out
 
 
-def map_frames(workdir: Path, n: int, cfg: CameraConfig) -> Mapped | None:
-    """Incremental mapping over the matched database; the largest model wins."""
+def map_frames(workdir: Path, n: int, cfg: CameraConfig,
+               init_pair: tuple[int, int] | None = None) -> Mapped | None:
+    """Incremental mapping over the matched database; the largest model wins. `init_pair`
+    (database image ids) starts the first model from a wide baseline: with an unknown focal,
+    COLMAP's own choice among short sequential baselines often stalls after two frames."""
     import pycolmap
 
     options = pycolmap.IncrementalPipelineOptions()
@@ -128,6 +144,10 @@ def map_frames(workdir: Path, n: int, cfg: CameraConfig) -> Mapped | None:
     options.min_model_size = max(3, n // 3)
     # dolly shots are forward motion: COLMAP's default (0.95) refuses them as initial pair
     options.mapper.init_max_forward_motion = 1.0
+    if init_pair is not None:
+        options.init_image_id1, options.init_image_id2 = init_pair
+        # COLMAP wants 16 deg between the initial views; a video clip rarely has that
+        options.mapper.init_min_tri_angle = cfg.init_min_tri_angle
     out_dir = workdir / "sparse"
     out_dir.mkdir(exist_ok=True)
     recs = pycolmap.incremental_mapping(workdir / "database.db", workdir / "images", out_dir,

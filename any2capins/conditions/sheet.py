@@ -1,0 +1,281 @@
+"""Contact sheets: one PNG per clip that an annotator looks at.
+
+Rows: the sampled frames with the pose skeletons drawn on them; the depth maps as a colour
+map; then a top-down plot of the camera path (x right, z forward, headings as arrows) titled
+with the camera status and motion sentence, next to the reference crops. Every panel reads
+whatever condition shard exists for the clip (`conditions/{depth,pose,camera,refs}/` shard N,
+where N is the clip's `clips/` shard) and is replaced by a short note when it is absent.
+
+`render_sheet(run_dir, clip_id, cfg)` returns PNG bytes; `write_sheet(s)` store them at
+`RUN_DIR/sheets/<clip_id>.png` (local or s3://). Matplotlib runs headless (Agg).
+"""
+
+from __future__ import annotations
+
+import io
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from any2capins.config.camera import SheetConfig
+from any2capins.errors import InputError
+from any2capins.io import fs
+from any2capins.io.arrow import from_table
+from any2capins.io.shards import ShardStore
+from any2capins.models.camera import CameraRecord
+from any2capins.models.clips import ClipRecord
+from any2capins.models.conditions import DepthRecord, PoseRecord, RefsRecord
+
+CONDITIONS = {"depth": DepthRecord, "pose": PoseRecord, "camera": CameraRecord,
+              "refs": RefsRecord}
+# COCO-17 skeleton (keypoint index pairs), drawn when the pose model names 17 keypoints
+COCO_EDGES = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6),
+              (5, 7), (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5),
+              (4, 6))
+
+
+@dataclass
+class ClipConditions:
+    clip: ClipRecord
+    shard: int
+    records: dict[str, Any] = field(default_factory=dict)  # condition name -> record
+
+
+def load_clip(run_dir: str, clip_id: str) -> ClipConditions:
+    """The clip's row and every condition record that exists for it."""
+    import pyarrow.compute as pc
+
+    store = ShardStore(run_dir)
+    for index in store.shard_indices("clips"):
+        clips = [c for c in store.read_shard("clips", index, ClipRecord) if c.clip_id == clip_id]
+        if not clips:
+            continue
+        out = ClipConditions(clips[0], index)
+        for name, model in CONDITIONS.items():
+            loc = store.data_loc(f"conditions/{name}", index)
+            if not fs.exists(loc):
+                continue
+            table = fs.read_table(loc)
+            rows = from_table(table.filter(pc.equal(table["clip_id"], clip_id)), model)
+            if rows:
+                out.records[name] = rows[0]
+        return out
+    raise InputError(f"clip {clip_id!r} is not in {run_dir}/clips/")
+
+
+def _frame_indices(cc: ClipConditions, count: int) -> list[int]:
+    """Up to `count` frame indices, preferring those the pose/camera/depth stages sampled."""
+    for name in ("pose", "camera", "depth"):
+        rec = cc.records.get(name)
+        idx = ([f.frame_index for f in rec.frames] if name == "camera" and rec is not None
+               else getattr(rec, "frame_indices", None))
+        if idx:
+            keep = np.linspace(0, len(idx) - 1, min(count, len(idx))).round().astype(int)
+            return [idx[k] for k in sorted(set(keep.tolist()))]
+    n = max(cc.clip.num_frames, 1)
+    return sorted({int((i + 0.5) * n / count) for i in range(min(count, n))})
+
+
+def _decode(cc: ClipConditions, indices: list[int], height: int) -> np.ndarray | None:
+    import tempfile
+    from pathlib import Path
+
+    from any2capins.io.frames import sample_frames
+
+    try:
+        path = fs.local_copy(cc.clip.uri, str(Path(tempfile.gettempdir()) / "any2capins-cache"))
+        side = round(height * max(cc.clip.width, cc.clip.height) / max(cc.clip.height, 1))
+        return sample_frames(path, indices=indices, max_side=max(side, 16), meta=cc.clip).frames
+    except Exception:  # noqa: BLE001 - a sheet shows what it can; the frames panel says why
+        return None
+
+
+def _nearest(indices: list[int], target: int) -> int:
+    return int(np.argmin([abs(i - target) for i in indices]))
+
+
+def _draw_pose(ax: Any, pose: PoseRecord, frame_index: int, scale: float) -> None:
+    if not pose.frame_indices:
+        return
+    t = _nearest(pose.frame_indices, frame_index)
+    edges = COCO_EDGES if len(pose.keypoint_names) == 17 else ()
+    colours = ("#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#af52de", "#ff9500")
+    for track in pose.tracks:
+        if not track.present[t]:
+            continue
+        kp = np.asarray(track.keypoints[t], float)
+        colour = colours[track.track_id % len(colours)]
+        ok = kp[:, 2] > 0.2
+        for a, b in edges:
+            if a < len(kp) and b < len(kp) and ok[a] and ok[b]:
+                ax.plot(kp[[a, b], 0] * scale, kp[[a, b], 1] * scale, color=colour, lw=1.2)
+        ax.scatter(kp[ok, 0] * scale, kp[ok, 1] * scale, s=4, color=colour)
+        x0, y0, x1, y1 = (v * scale for v in track.boxes[t])
+        ax.add_patch(_rect(x0, y0, x1 - x0, y1 - y0, colour))
+        ax.text(x0, y0, f"#{track.track_id}", color=colour, fontsize=6, va="bottom")
+
+
+def _rect(x: float, y: float, w: float, h: float, colour: str) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x, y), w, h, fill=False, ec=colour, lw=0.8)
+
+
+def _depth_map(rec: DepthRecord, t: int) -> np.ndarray:
+    from PIL import Image
+
+    levels = np.asarray(Image.open(io.BytesIO(rec.depth_png[t])), dtype=np.float64)
+    lo, hi = rec.scale_min[t], rec.scale_max[t]
+    return lo + levels / 65535.0 * (hi - lo)
+
+
+def _note(ax: Any, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8, color="#666",
+            transform=ax.transAxes, wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _camera_panel(ax: Any, cam: CameraRecord | None) -> None:
+    """Top-down camera path: centres in the x-z plane, a heading arrow every few frames."""
+    if cam is None:
+        _note(ax, "no camera condition")
+        return
+    title = f"camera: {cam.status}"
+    ax.set_title(title, fontsize=8, loc="left")
+    if not cam.frames:
+        _note(ax, textwrap.fill(cam.reason or "no poses", 40))
+        return
+    poses = [np.reshape(f.cam_from_world, (3, 4)) for f in cam.frames]
+    centres = np.array([-p[:, :3].T @ p[:, 3] for p in poses])
+    heads = np.array([p[2, :3] for p in poses])  # camera z axis in world coordinates
+    span = float(np.ptp(centres[:, [0, 2]], axis=0).max()) if len(centres) > 1 else 0.0
+    arrow = max(span * 0.25, 0.1)
+    ax.plot(centres[:, 0], centres[:, 2], "-", color="#0a84ff", lw=1.2)
+    step = max(1, len(poses) // 8)
+    for c, h, reg in list(zip(centres, heads, [f.registered for f in cam.frames],
+                              strict=True))[::step]:
+        ax.arrow(c[0], c[2], h[0] * arrow, h[2] * arrow, head_width=arrow * 0.15,
+                 color="#ff9500" if reg else "#999", length_includes_head=True, lw=0.6)
+    ax.plot(centres[0, 0], centres[0, 2], "o", color="#34c759", ms=4, label="start")
+    ax.plot(centres[-1, 0], centres[-1, 2], "s", color="#ff3b30", ms=4, label="end")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.tick_params(labelsize=6)
+    ax.set_xlabel("x (right)", fontsize=6)
+    ax.set_ylabel("z (forward)", fontsize=6)
+    ax.legend(fontsize=6, loc="best")
+    ax.text(0.0, -0.32, textwrap.fill(cam.description or cam.reason, 60), fontsize=7,
+            transform=ax.transAxes, va="top")
+
+
+def _refs_panel(ax: Any, refs: RefsRecord | None, height: int) -> None:
+    from PIL import Image
+
+    if refs is None:
+        _note(ax, "no reference crops")
+        return
+    if not refs.crops:
+        _note(ax, "no subjects found")
+        return
+    tiles, labels, x = [], [], 0
+    for crop in sorted(refs.crops, key=lambda c: -c.quality)[:6]:
+        img = Image.open(io.BytesIO(crop.jpeg)).convert("RGB")
+        img = img.resize((max(1, round(img.width * height / max(img.height, 1))), height))
+        tiles.append(np.asarray(img))
+        labels.append((x, f"#{crop.track_id} {crop.label} q={crop.quality:.2f}"))
+        tiles.append(np.full((height, 6, 3), 255, np.uint8))
+        x += img.width + 6
+    ax.imshow(np.concatenate(tiles, axis=1))
+    for x0, text in labels:
+        ax.text(x0 + 2, 4, text, fontsize=6, color="white", va="top",
+                bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "lw": 0})
+    ax.set_title(f"reference crops ({len(refs.crops)}; stitched: "
+                 f"{refs.stitched_track_ids or '-'})", fontsize=8, loc="left")
+    ax.axis("off")
+
+
+def render_sheet(run_dir: str, clip_id: str, cfg: SheetConfig | None = None) -> bytes:
+    """PNG bytes of the clip's contact sheet."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cfg = cfg or SheetConfig()
+    cc = load_clip(run_dir, clip_id)
+    indices = _frame_indices(cc, cfg.frames)
+    frames = _decode(cc, indices, cfg.thumb_height)
+    aspect = cc.clip.width / max(cc.clip.height, 1)
+    cols = max(len(indices), 1)
+    fig_w = max(cols * cfg.thumb_height * aspect, 3 * cfg.thumb_height * 2) / cfg.dpi
+    fig_h = (3 * cfg.thumb_height + 160) / cfg.dpi
+    fig = plt.figure(figsize=(fig_w, fig_h), dpi=cfg.dpi)
+    try:
+        grid = fig.add_gridspec(3, cols, height_ratios=[1, 1, 1.4], hspace=0.35, wspace=0.04)
+        _frames_row(fig, grid, cc, indices, frames)
+        _depth_row(fig, grid, cc, indices)
+        split = max(1, cols // 3)
+        _camera_panel(fig.add_subplot(grid[2, :split]), cc.records.get("camera"))
+        _refs_panel(fig.add_subplot(grid[2, split:]), cc.records.get("refs"), cfg.thumb_height)
+        c = cc.clip
+        fig.suptitle(f"{c.clip_id}  {c.uri}\n{c.width}x{c.height}, {c.duration_s:.1f} s, "
+                     f"{c.fps:.1f} fps; conditions: {', '.join(cc.records) or 'none'}",
+                     fontsize=8, x=0.01, ha="left")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=cfg.dpi, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return buf.getvalue()
+
+
+def _frames_row(fig: Any, grid: Any, cc: ClipConditions, indices: list[int],
+                frames: np.ndarray | None) -> None:
+    pose = cc.records.get("pose")
+    for k, idx in enumerate(indices):
+        ax = fig.add_subplot(grid[0, k])
+        if frames is None:
+            _note(ax, "frames unavailable")
+            continue
+        ax.imshow(frames[k])
+        if pose is not None:
+            _draw_pose(ax, pose, idx, frames.shape[2] / max(pose.width, 1))
+        ax.set_xlim(0, frames.shape[2])
+        ax.set_ylim(frames.shape[1], 0)
+        ax.set_title(f"frame {idx}", fontsize=7)
+        ax.axis("off")
+
+
+def _depth_row(fig: Any, grid: Any, cc: ClipConditions, indices: list[int]) -> None:
+    depth = cc.records.get("depth")
+    for k, idx in enumerate(indices):
+        ax = fig.add_subplot(grid[1, k])
+        if depth is None or not depth.depth_png:
+            if k == 0:
+                _note(ax, "no depth condition")
+            else:
+                ax.axis("off")
+            continue
+        t = _nearest(depth.frame_indices, idx)
+        ax.imshow(_depth_map(depth, t), cmap="turbo")
+        ax.set_title(f"depth @ {depth.frame_indices[t]}", fontsize=7)
+        ax.axis("off")
+
+
+def write_sheet(run_dir: str, clip_id: str, cfg: SheetConfig | None = None,
+                out: str | None = None) -> str:
+    """Render and store one sheet (default RUN_DIR/sheets/<clip_id>.png); returns its URI."""
+    loc = fs.resolve(out) if out else ShardStore(run_dir).root.join("sheets", f"{clip_id}.png")
+    fs.write_bytes_atomic(loc, render_sheet(run_dir, clip_id, cfg))
+    return loc.uri()
+
+
+def write_sheets(run_dir: str, cfg: SheetConfig | None = None) -> list[str]:
+    """A sheet for every clip of the run (after extract, when `sheet.during_extract`)."""
+    store = ShardStore(run_dir)
+    out = []
+    for index in store.shard_indices("clips"):
+        for clip in store.read_shard("clips", index, ClipRecord):
+            out.append(write_sheet(run_dir, clip.clip_id, cfg))
+    return out
