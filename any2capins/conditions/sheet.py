@@ -143,7 +143,7 @@ def _camera_panel(ax: Any, cam: CameraRecord | None) -> None:
     if cam is None:
         _note(ax, "no camera condition")
         return
-    title = f"camera: {cam.status}"
+    title = f"camera: {cam.status} ({cam.num_registered}/{cam.num_sampled} frames registered)"
     ax.set_title(title, fontsize=8, loc="left")
     if not cam.frames:
         _note(ax, textwrap.fill(cam.reason or "no poses", 40))
@@ -152,13 +152,14 @@ def _camera_panel(ax: Any, cam: CameraRecord | None) -> None:
     centres = np.array([-p[:, :3].T @ p[:, 3] for p in poses])
     heads = np.array([p[2, :3] for p in poses])  # camera z axis in world coordinates
     span = float(np.ptp(centres[:, [0, 2]], axis=0).max()) if len(centres) > 1 else 0.0
-    arrow = max(span * 0.25, 0.1)
+    arrow = max(span * 0.3, 0.05)
     ax.plot(centres[:, 0], centres[:, 2], "-", color="#0a84ff", lw=1.2)
     step = max(1, len(poses) // 8)
     for c, h, reg in list(zip(centres, heads, [f.registered for f in cam.frames],
                               strict=True))[::step]:
-        ax.arrow(c[0], c[2], h[0] * arrow, h[2] * arrow, head_width=arrow * 0.15,
-                 color="#ff9500" if reg else "#999", length_includes_head=True, lw=0.6)
+        ax.arrow(c[0], c[2], h[0] * arrow, h[2] * arrow, head_width=arrow * 0.08,
+                 head_length=arrow * 0.12, color="#ff9500" if reg else "#999",
+                 length_includes_head=True, lw=0.6)
     ax.plot(centres[0, 0], centres[0, 2], "o", color="#34c759", ms=4, label="start")
     ax.plot(centres[-1, 0], centres[-1, 2], "s", color="#ff3b30", ms=4, label="end")
     ax.set_aspect("equal", adjustable="datalim")

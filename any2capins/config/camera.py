@@ -71,8 +71,15 @@ class CameraConfig(StrictModel):
     min_keypoints: int = Field(
         80, ge=8, description="Median SIFT keypoints per frame below this: failed (textureless).")
     static_motion: float = Field(
-        0.006, gt=0, description="Static when no frame moves the image by more than this share of "
-        "the longest side (median matched-keypoint displacement against the first frame).")
+        0.006, gt=0, description="Static when, in every verified pair, the `static_quantile` of "
+        "the matched-keypoint displacements is below this share of the longest side.")
+    static_quantile: float = Field(
+        0.3, gt=0, le=0.5, description="Quantile of the displacements the static test uses: "
+        "low, so subjects moving through a fixed shot do not count as camera motion.")
+    fallback_motion: float = Field(
+        0.03, gt=0, description="When SfM fails on a clip whose background motion (see "
+        "static_motion) is below this share of the longest side, fall back to homography "
+        "rotations (status rotation_only, the reason says so) instead of failed.")
     planar_share: float = Field(
         0.75, gt=0, le=1, description="Rotation-only when at least this share of the verified "
         "frame pairs is PLANAR_OR_PANORAMIC/PANORAMIC (COLMAP's H-vs-F test).")

@@ -4,10 +4,12 @@ Order of the checks (each one a status with a reason, never an exception):
   too few frames / frames of different sizes       -> failed
   median SIFT keypoints per frame below minimum    -> failed (textureless)
   no verified frame pair                           -> failed (no_matches)
-  matched keypoints never move more than a little  -> static (identity poses)
+  the still part of the matches (low quantile of the
+  keypoint displacements) never moves more than a little -> static (identity poses)
   most verified pairs PLANAR_OR_PANORAMIC          -> rotation_only (rotations from chained
                                                       homographies, focal fitted to them)
   incremental mapping registers enough frames      -> ok (normalised SfM poses)
+  mapping fails but the motion is small            -> rotation_only (homographies, reason says)
   otherwise                                        -> failed (sfm)
 Mapping, the expensive step, only runs when the cheap pair statistics call for it.
 """
@@ -84,7 +86,7 @@ def _estimate(frames: np.ndarray, times: list[float], cfg: CameraConfig, tmp: Pa
                        f"{cfg.min_keypoints}", size, cfg)
     if not matches.pairs:
         return _failed("no_matches: no frame pair passed geometric verification", size, cfg)
-    motion = _median_motion(matches) / max(size)
+    motion = _background_motion(matches, cfg.static_quantile) / max(size)
     share = matches.planar_share
     stats = {"planar_share": share, "median_motion": round(motion, 6)}
     if motion < cfg.static_motion:
@@ -98,15 +100,23 @@ def _estimate(frames: np.ndarray, times: list[float], cfg: CameraConfig, tmp: Pa
     else:
         est = _sfm(tmp, len(frames), matches.initial_pair(), times=times, size=size, cfg=cfg,
                    stats=stats)
+        if est.status == "failed" and motion < cfg.fallback_motion:
+            # little parallax to triangulate (a near-still shot, film gate weave): the
+            # homographies describe such motion well; the reason says it was a fallback
+            rot = _rotation_only(matches, len(frames), times=times, size=size, cfg=cfg,
+                                 stats=stats)
+            rot.reason = f"{est.reason}; small motion, so {rot.reason}"
+            est = rot
     if est.status != "failed":
         est.segments = segments(est.poses, times, cfg.motion)
         est.description = sentence(est.segments)
     return est
 
 
-def _median_motion(matches: Matches) -> float:
-    """Largest median displacement (px) over verified pairs."""
-    return max(float(np.median(np.linalg.norm(p.points2 - p.points1, axis=1)))
+def _background_motion(matches: Matches, quantile: float) -> float:
+    """Largest `quantile` of the matched-keypoint displacements (px) over verified pairs. A
+    low quantile measures the still background even when people move through a fixed shot."""
+    return max(float(np.quantile(np.linalg.norm(p.points2 - p.points1, axis=1), quantile))
                for p in matches.pairs)
 
 
