@@ -146,3 +146,21 @@ def test_failed_record_has_no_frames_and_exports_header_only():
                     est=est, seconds=0.1)
     assert rec.status == "failed" and rec.frames == [] and rec.num_sampled == 2
     assert parse_realestate10k(realestate10k_text(rec)) == []
+
+
+def test_fixed_shot_with_a_moving_subject_is_static():
+    """A textured 'subject' (a third of the frame) crosses a fixed shot: the background does
+    not move, so the clip is static, not a pan (with the median instead of the 30% quantile
+    of the displacements this clip goes to SfM)."""
+    render = render_clip("static", n=8)
+    subject = render_clip("static", n=1, seed=7).frames[0][:160, :160]
+    frames = []
+    for k, frame in enumerate(render.frames):
+        f = frame.copy()
+        x = 10 + 25 * k
+        w = min(160, 320 - x)
+        f[40:200, x:x + w] = subject[:, :w]
+        frames.append(f)
+    est = estimate_camera(frames, render.timestamps, CFG)
+    assert est.status == "static", est.reason
+    assert _labels(est) == ["static"]
