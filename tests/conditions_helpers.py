@@ -3,6 +3,7 @@ folders with `clips/` shards made from bundled clips plus one undecodable clip."
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -25,7 +26,9 @@ def tiny_models() -> dict[str, str]:
     """Tiny random models, written once per process (via the same code as `models tiny`)."""
     from any2capins.conditions.models_tiny import write_tiny_models
 
-    return write_tiny_models(Path(tempfile.mkdtemp(prefix="a2c-tiny-")))
+    root = tempfile.mkdtemp(prefix="a2c-tiny-")
+    atexit.register(shutil.rmtree, root, True)
+    return write_tiny_models(Path(root))
 
 
 def tiny_overrides() -> list[str]:

@@ -48,6 +48,11 @@ def test_extract_refuses_bad_input(tmp_path, capsys):
     assert "unknown stage" in capsys.readouterr().err
     assert main(["extract", "--run", str(tmp_path / "empty")]) == 2
     assert "no clips/ shards" in capsys.readouterr().err
+    # a model that cannot load stops the stage at start-up, naming the setting
+    assert main(["extract", "--run", str(run), "--stages", "depth",
+                 *sets(*tiny_overrides(), "runtime.executor=local",
+                       f"depth.model={tmp_path / 'missing'}")]) == 1
+    assert "depth.model=" in capsys.readouterr().err
     import torch
 
     if not torch.cuda.is_available():
