@@ -79,3 +79,43 @@ def llm_server():
     server = ScriptedLLMServer().start()
     yield server
     server.stop()
+
+
+class S3:
+    """A real S3 API on 127.0.0.1 (moto's server mode). moto keeps its state per process, so
+    every test gets buckets of its own (`bucket()`), never a fixed name another test uses."""
+
+    def __init__(self, endpoint: str) -> None:
+        import boto3
+
+        self.endpoint = endpoint
+        self.env = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+        self.client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                                   aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def bucket(self, prefix: str = "b") -> str:
+        import uuid
+
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        self.client.create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield S3(f"http://{host}:{port}")
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: S3, monkeypatch: pytest.MonkeyPatch) -> S3:
+    """The session's S3 server, with the AWS environment pointing at it for this test."""
+    for k, v in s3_server.env.items():
+        monkeypatch.setenv(k, v)
+    return s3_server

@@ -327,36 +327,19 @@ def test_digests_reach_the_prompts_and_checks_flag_contradictions(run_dir: Path,
     assert "camera_contradicts_motion" not in other and "people_count_mismatch" not in other
 
 
-@pytest.fixture(scope="module")
-def s3_runs(example_clips: Path):
-    """A real S3 API on 127.0.0.1 (moto server) with one clip in s3://raw/."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    mp = pytest.MonkeyPatch()
-    for k, v in {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-                 "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}.items():
-        mp.setenv(k, v)
-    client = boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1")
-    for bucket in ("raw", "runs"):
-        client.create_bucket(Bucket=bucket)
-    client.upload_file(str(example_clips / "vp9_bear.webm"), "raw", "clips/bear.webm")
-    yield client
-    mp.undo()
-    server.stop()
-
-
-def test_s3_run_folder_and_cache(s3_runs, server, tmp_path: Path, monkeypatch) -> None:
+def test_s3_run_folder_and_cache(s3, example_clips: Path, server, tmp_path: Path,
+                                 monkeypatch) -> None:
+    """A real S3 API on 127.0.0.1 (moto server): one clip in a raw bucket, the run folder and
+    the call cache in another."""
+    raw, runs = s3.bucket("raw"), s3.bucket("runs")
+    s3.client.upload_file(str(example_clips / "vp9_bear.webm"), raw, "clips/bear.webm")
     monkeypatch.chdir(tmp_path)  # logs of s3 runs go below the working directory
-    run = "s3://runs/cap"
-    assert main(["ingest", "s3://raw/clips", "--out", run, "--set", "runtime.executor=local",
+    run = f"s3://{runs}/cap"
+    assert main(["ingest", f"s3://{raw}/clips", "--out", run, "--set", "runtime.executor=local",
                  "--set", "runtime.progress=false"]) == 0
     assert captions(run, server) == 0
     assert server.count() == 6
-    keys = [o["Key"] for o in s3_runs.list_objects_v2(Bucket="runs")["Contents"]]
+    keys = [o["Key"] for o in s3.client.list_objects_v2(Bucket=runs)["Contents"]]
     assert sum("cap/captions/_cache/" in k and k.endswith(".json") for k in keys) == 6
     assert any(k.endswith("captions/merged/shard-00000.parquet") for k in keys)
     server.requests.clear()

@@ -201,36 +201,22 @@ def test_interactive_session_end_to_end(tmp_path):
     assert store.item(4).state == "pending"
 
 
-def test_remote_run_folder_needs_local_queue_and_exports_to_s3(tmp_path, capsys, monkeypatch):
+def test_remote_run_folder_needs_local_queue_and_exports_to_s3(tmp_path, capsys, s3):
     """RUN_DIR on s3:// (moto server on 127.0.0.1): captions read from and approved captions
     written to the bucket; the SQLite queue must be a local file."""
-    import boto3
-    from moto.server import ThreadedMotoServer
-
     from any2capins.io import fs
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        for k, v in {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "t",
-                     "AWS_SECRET_ACCESS_KEY": "t", "AWS_REGION": "us-east-1"}.items():
-            monkeypatch.setenv(k, v)
-        boto3.client("s3", endpoint_url=f"http://{host}:{port}",
-                     region_name="us-east-1").create_bucket(Bucket="runs")
-        run = "s3://runs/r1"
-        write_merged(run, {0: [make_caption("a"), make_caption("b", missing=["dense"])]})
-        assert main(["review", "enqueue", "--run", run]) == 2
-        assert "set review.queue_path" in capsys.readouterr().err
-        local = ["--set", f"review.queue_path={tmp_path / 'q.sqlite'}"]
-        assert main(["review", "enqueue", "--run", run, *local]) == 0
-        assert main(["review", "auto-accept", "--run", run, "--annotator", "bot", *local]) == 0
-        assert main(["review", "export", "--run", run, *local]) == 0
-        table = fs.read_table(fs.resolve(f"{run}/review/decisions/shard-00000.parquet"))
-        assert table.column("clip_id").to_pylist() == ["a"]
-        assert table.column("automatic").to_pylist() == [True]
-    finally:
-        server.stop()
+    run = f"s3://{s3.bucket('runs')}/r1"
+    write_merged(run, {0: [make_caption("a"), make_caption("b", missing=["dense"])]})
+    assert main(["review", "enqueue", "--run", run]) == 2
+    assert "set review.queue_path" in capsys.readouterr().err
+    local = ["--set", f"review.queue_path={tmp_path / 'q.sqlite'}"]
+    assert main(["review", "enqueue", "--run", run, *local]) == 0
+    assert main(["review", "auto-accept", "--run", run, "--annotator", "bot", *local]) == 0
+    assert main(["review", "export", "--run", run, *local]) == 0
+    table = fs.read_table(fs.resolve(f"{run}/review/decisions/shard-00000.parquet"))
+    assert table.column("clip_id").to_pylist() == ["a"]
+    assert table.column("automatic").to_pylist() == [True]
 
 
 class _Keys(io.StringIO):
