@@ -45,7 +45,8 @@ class StageSummary:
     def line(self) -> str:
         parts = [
             f"{self.stage:<14}", f"{self.items:>6} items", f"{self.ok:>6} ok",
-            f"{self.errors:>4} errors", f"{self.items_per_s:7.2f} items/s",
+            f"{self.errors:>4} errors",
+            f"{self.items_per_s:7.2f} items/s" if self.items_run else "      - items/s",
             f"shards {self.shards_run} run / {self.shards_skipped} skipped",
         ]
         if self.outputs != self.ok:
