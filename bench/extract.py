@@ -200,6 +200,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=6, help="frames sampled per clip")
     ap.add_argument("--quick", action="store_true", help="tiny models (a smoke run)")
     ap.add_argument("--repeat", type=int, default=2, help="rounds; the best of each is kept")
+    ap.add_argument("--only", choices=("overhead", "scaling"), help="run one part only")
     args = ap.parse_args()
 
     import sys
@@ -208,7 +209,6 @@ def main() -> None:
     import ray
     import torch
 
-    from any2capins.conditions.common import decode_clip
     from any2capins.config import load_config
 
     torch.set_num_threads(1)
@@ -222,6 +222,16 @@ def main() -> None:
     print(f"clip {Path(args.clip).name}: {args.shards} shards x 1 clip x {args.frames} frames; "
           f"{'tiny' if args.quick else 'production-size random'} models; {os.cpu_count()} CPUs")
 
+    if args.only != "scaling":
+        overhead(args, cfg, clip, run)
+    if args.only != "overhead":
+        scaling(args, cfg, run)
+    ray.shutdown()
+
+
+def overhead(args: argparse.Namespace, cfg, clip, run: Path) -> None:
+    from any2capins.conditions.common import decode_clip
+
     print(f"\n1. overhead (1 worker, 1 torch thread): seconds per frame, best of {args.repeat} "
           "alternating rounds")
     for name, bare in (("depth", bare_depth), ("pose", bare_pose)):
@@ -234,6 +244,9 @@ def main() -> None:
               f"ratio {min(ps) / min(bs):.2f}  (target <= 1.15; rounds: bare "
               f"{' '.join(f'{b:.2f}' for b in bs)}, pipeline {' '.join(f'{p:.2f}' for p in ps)})")
 
+
+
+def scaling(args: argparse.Namespace, cfg, run: Path) -> None:
     print(f"\n2. depth scaling: processing wall (with actor start + model load), best of "
           f"{args.repeat} rounds")
     splits = ((1, 1), (2, 1), (1, 2))
@@ -247,7 +260,6 @@ def main() -> None:
         best = min(ps, key=lambda p: p["processing_wall"])
         print(f"  {workers} worker(s) x {threads} thread(s): {best['processing_wall']:6.1f} s "
               f"({best['wall']:6.1f} s)  speed-up {base / best['processing_wall']:.2f}x")
-    ray.shutdown()
 
 
 if __name__ == "__main__":

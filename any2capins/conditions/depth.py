@@ -94,6 +94,11 @@ class DepthStage(ModelStageMixin, Stage[ClipRecord, DepthRecord]):
         self.processor = load_pretrained(AutoImageProcessor, cfg.model, "depth.model")
         model = load_pretrained(AutoModelForDepthEstimation, cfg.model, "depth.model")
         self.model = model.to(self.device, dtype=self.dtype).eval()
+        # one forward pass at load time: the first call of a fresh process pays for allocator
+        # growth and kernel set-up (~1 s for ViT-S on CPU), which belongs to start-up, not to
+        # the first clip
+        side = cfg.input_size
+        self.predict(np.zeros((1, side * 3 // 4, side, 3), np.uint8))
         self.note_load(f"depth:{cfg.model}")
 
     def process_batch(self, batch: Sequence[ClipRecord]) -> list[DepthRecord | Failure]:

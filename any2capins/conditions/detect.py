@@ -34,6 +34,7 @@ class Detector:
         model = load_pretrained(AutoModelForObjectDetection, self.config.model, self.setting)
         self.model = model.to(self.device, dtype=self.dtype).eval()
         self.id2label = {int(k): str(v) for k, v in model.config.id2label.items()}
+        self.detect(np.zeros((1, 240, 320, 3), np.uint8))  # warm-up: first-call costs at load
 
     def label_ids(self, names: Sequence[str], setting: str) -> list[int]:
         """Label ids of `names`; an unknown name is a start-up error naming `setting`."""
