@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "any2capins.ingest.cli",
     "any2capins.conditions.cli",
     "any2capins.conditions.sheet_cli",
+    "any2capins.conditions.camera.cli",
     "any2capins.status",
     "any2capins.captions.cli",
     "any2capins.review.cli",

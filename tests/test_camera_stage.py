@@ -10,6 +10,7 @@ import pytest
 from camera_renders import render_clip, write_video
 from conditions_helpers import probe_clip, write_clips
 
+from any2capins.cli import main as cli_main
 from any2capins.conditions.camera.export import parse_realestate10k, realestate10k_text
 from any2capins.conditions.camera.geometry import rotvec
 from any2capins.conditions.camera.stage import CameraStage
@@ -63,6 +64,16 @@ def test_camera_stage_local_executor(tmp_path):
     total = np.degrees(np.linalg.norm(rotvec(np.reshape(main.frames[-1].cam_from_world,
                                                         (3, 4))[:, :3])))
     assert abs(total - 20.0) <= 2.0
+    # RealEstate10K text files: the failed (too short) clip only with --include-failed
+    out = tmp_path / "txt"
+    assert cli_main(["camera-txt", "--run", str(run), "--out", str(out)]) == 0
+    assert sorted(p.stem for p in out.iterdir()) == [ids[0]]
+    rows = parse_realestate10k((out / f"{ids[0]}.txt").read_text())
+    assert len(rows) == 8 and rows[0][2] == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]
+    assert cli_main(["camera-txt", "--run", str(run), "--out", str(out),
+                     "--include-failed"]) == 0
+    assert (out / f"{ids[1]}.txt").read_text().splitlines() == [
+        str(tmp_path / "src" / "short.avi")]
 
 
 @pytest.mark.ray

@@ -74,9 +74,9 @@ class CameraRecord(Record):
     planar_share: float | None = Field(
         None, description="Share of verified pairs COLMAP found PLANAR_OR_PANORAMIC/PANORAMIC.")
     median_motion: float | None = Field(
-        None, description="Background image motion: the largest (over verified pairs) low "
-        "quantile of the matched-keypoint displacements, as a share of the longest side (the "
-        "static test).")
+        None, description="Background image motion: per matched pair a low quantile of the "
+        "keypoint displacements, 80th percentile over the pairs, as a share of the longest "
+        "side (the static test).")
     scale_depth: float | None = Field(
         None, description="Median scene depth (SfM units) the translations were divided by.")
     segments: list[MotionSegment] = Field(default_factory=list)

@@ -92,8 +92,9 @@ def _estimate(frames: np.ndarray, times: list[float], cfg: CameraConfig, tmp: Pa
     if motion < cfg.static_motion:
         n = len(frames)
         ident = [np.column_stack([np.eye(3), np.zeros(3)])] * n
-        est = Estimate("static", f"matched keypoints move at most {motion:.4f} of the frame",
-                       size, _prior_k(size, cfg.focal_prior), ident, [True] * n, **stats)
+        reason = f"background motion {motion:.4f} of the frame < {cfg.static_motion}"
+        est = Estimate("static", reason, size, _prior_k(size, cfg.focal_prior), ident,
+                       [True] * n, **stats)
     elif share is not None and share >= cfg.planar_share:
         est = _rotation_only(matches, len(frames), times=times, size=size, cfg=cfg,
                              stats=stats)
@@ -114,10 +115,14 @@ def _estimate(frames: np.ndarray, times: list[float], cfg: CameraConfig, tmp: Pa
 
 
 def _background_motion(matches: Matches, quantile: float) -> float:
-    """Largest `quantile` of the matched-keypoint displacements (px) over verified pairs. A
-    low quantile measures the still background even when people move through a fixed shot."""
-    return max(float(np.quantile(np.linalg.norm(p.points2 - p.points1, axis=1), quantile))
-               for p in matches.pairs)
+    """Image motion of the background (px): per matched pair the `quantile` of the raw
+    keypoint displacements (a low quantile measures the still background even when people move
+    through a fixed shot), then the 80th percentile over the pairs (a pair where a large
+    subject hides most of the background does not decide; a camera that moves during a fifth
+    of the clip or more does)."""
+    disps = matches.raw_motion or [np.linalg.norm(p.points2 - p.points1, axis=1)
+                                   for p in matches.pairs]
+    return float(np.quantile([np.quantile(d, quantile) for d in disps], 0.8))
 
 
 def _rotation_only(matches: Matches, n: int, *, times: list[float], size: tuple[int, int],
@@ -134,7 +139,7 @@ def _rotation_only(matches: Matches, n: int, *, times: list[float], size: tuple[
     fitted.sort(key=lambda x: -x[0])
     chained = geo.chain_homographies(n, [(i, j, h) for _, i, j, h in fitted])
     prior = cfg.focal_prior * max(size)
-    f = geo.focal_from_homographies([h for h in chained[1:] if h is not None], size, prior)
+    f = geo.focal_from_homographies([h for h in chained[1:] if h is not None], size)
     focal_known = f is not None
     f = f or prior
     rots = geo.rotations_from_homographies(chained, f, size)

@@ -84,11 +84,11 @@ def _rotation_residual(hs: Sequence[np.ndarray], f: float, cx: float, cy: float)
     return total
 
 
-def focal_from_homographies(hs: Sequence[np.ndarray], size: tuple[int, int],
-                            prior: float) -> float | None:
+def focal_from_homographies(hs: Sequence[np.ndarray], size: tuple[int, int]) -> float | None:
     """Focal (px) that makes K^-1 H K closest to rotations, by golden-section search over
     log f in [0.25, 4] x the longest side; None when the homographies carry no rotation
-    signal (all near identity), so the caller keeps its prior."""
+    signal (all near identity, or a flat residual that ends at a search bound), so the caller
+    keeps its prior."""
     w, h = size
     cx, cy = w / 2, h / 2
     if not hs or max(np.abs(hm - np.eye(3)).max() for hm in hs) < 1e-3:
@@ -111,7 +111,7 @@ def focal_from_homographies(hs: Sequence[np.ndarray], size: tuple[int, int],
     # a flat residual (no perspective signal) hits the search bounds: not an estimate
     edge = min(abs(np.log(best) - np.log(0.25 * max(w, h))), abs(np.log(4.0 * max(w, h))
                                                                   - np.log(best)))
-    return best if edge > 0.05 else (prior if prior > 0 else None)
+    return best if edge > 0.05 else None
 
 
 def rotations_from_homographies(hs: Sequence[np.ndarray | None], f: float,

@@ -35,6 +35,10 @@ class Matches:
     keypoints: list[int]  # keypoints per frame
     pairs: list[Pair] = field(default_factory=list)
     image_ids: list[int] = field(default_factory=list)  # database id of each frame
+    # displacement (px) of every raw (ratio-test) match, per matched pair: the static test
+    # reads these, because verification of a still background is degenerate (zero motion
+    # fits any epipolar geometry) and may keep a moving subject's matches instead
+    raw_motion: list[np.ndarray] = field(default_factory=list)
 
     def initial_pair(self, min_inliers: int = 100) -> tuple[int, int] | None:
         """Frames (database ids) of the non-planar pair with the largest median displacement
@@ -98,7 +102,8 @@ def match_frames(frames: np.ndarray, workdir: Path, cfg: CameraConfig) -> Matche
                               extraction_options=extraction, device=pycolmap.Device.cpu)
     matching = pycolmap.FeatureMatchingOptions()
     matching.num_threads = cfg.num_threads
-    pairing = pycolmap.SequentialPairingOptions(overlap=cfg.overlap, quadratic_overlap=True)
+    pairing = pycolmap.SequentialPairingOptions(overlap=cfg.overlap,
+                                                quadratic_overlap=cfg.quadratic)
     verification = pycolmap.TwoViewGeometryOptions()
     verification.ransac.random_seed = cfg.seed
     pycolmap.match_sequential(db_path, matching_options=matching, pairing_options=pairing,
@@ -117,6 +122,11 @@ def _read_matches(db_path: Path, n: int) -> Matches:
         out = Matches([len(k) for k in kps], image_ids=ids)
         for a in range(n):
             for b in range(a + 1, n):
+                if db.exists_matches(ids[a], ids[b]):
+                    raw = np.asarray(db.read_matches(ids[a], ids[b]), np.int64).reshape(-1, 2)
+                    if len(raw):
+                        out.raw_motion.append(np.linalg.norm(
+                            kps[b][raw[:, 1]] - kps[a][raw[:, 0]], axis=1))
                 if not db.exists_two_view_geometry(ids[a], ids[b]):
                     continue
                 geom = db.read_two_view_geometry(ids[a], ids[b])
