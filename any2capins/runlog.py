@@ -1,7 +1,8 @@
 """Run records and logging for one command on a run folder.
 
 `RUN_DIR/run.json` holds the latest command's resolved config (secrets never enter config:
-keys are read from the environment by name); every command also leaves
+keys are read from the environment by name) and, once it ends, its summaries; every command
+also leaves
 `RUN_DIR/_runs/<time>-<command>.json` with its summaries, and a log file in `RUN_DIR/logs/`.
 """
 
@@ -69,6 +70,7 @@ class RunContext:
         record = self._record()
         record["seconds"] = round(time.time() - self.started, 3)
         self.store.write_json(f"_runs/{self.stamp}-{self.command}.json", record)
+        self.store.write_json("run.json", record)
 
 
 def output_paths(run_dir: str, *dirs: str) -> list[str]:
@@ -94,3 +96,20 @@ def shard_tasks(store: ShardStore, input_dir: str, hint: str) -> tuple[list[Any]
         loc = store.data_loc(input_dir, i)
         sizes[i] = pq.read_metadata(loc.path, filesystem=loc.fs).num_rows
     return [ShardTask(index=i, input_dir=input_dir) for i in indices], sizes
+
+
+def run_single_stage(args: Any, command: str, build: Any, input_dir: str, hint: str) -> Any:
+    """The body of a one-stage command on a run folder: load config (--config/--set), build
+    the stage (`build(config)`: config problems surface before any work), run it over every
+    shard of `input_dir` with resume, and record it. Returns (context, summary); the caller
+    prints and calls `ctx.finish()`."""
+    from any2capins.config import load_config
+    from any2capins.runtime import run_stage
+
+    config = load_config(args.config, args.overrides)
+    stage = build(config)
+    ctx = RunContext(args.run, command, config)
+    tasks, sizes = shard_tasks(ctx.store, input_dir, hint)
+    summary = run_stage(stage, tasks, args.run, config.runtime, force=args.force, sizes=sizes)
+    ctx.add_summary(summary)
+    return ctx, summary

@@ -134,3 +134,20 @@ def test_missing_refs_are_not_faked(tmp_path: Path) -> None:
     errors = ShardStore(str(tmp_path)).read_errors("export")
     assert summary.ok == 0 and summary.errors == 8
     assert {e.error_class for e in errors} == {"MissingInput"}
+
+
+def test_commands_end_to_end(tmp_path: Path, capsys) -> None:
+    from any2capins.cli import main
+
+    build_run(str(tmp_path), SPECS)
+    local = ["--set", "runtime.executor=local", "--set", "runtime.progress=false"]
+    assert main(["export", "--run", str(tmp_path), *local]) == 2  # no short prompts yet
+    assert "any2capins shortprompts" in capsys.readouterr().err
+    assert main(["shortprompts", "--run", str(tmp_path), "--set", "shortprompts.backend=rules",
+                 *local]) == 0
+    assert main(["export", "--run", str(tmp_path), "--set", "export.plots=false", *local]) == 0
+    out = capsys.readouterr().out
+    assert "17 ok" in out and "| identity | 8 | 12 |" in out
+    assert (tmp_path / "README.md").is_file() and not (tmp_path / "card").exists()
+    record = json.loads((tmp_path / "run.json").read_text())
+    assert record["command"] == "export" and record["summaries"][0]["outputs"] == 17

@@ -18,20 +18,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
-    from any2capins.config import load_config
     from any2capins.export.card import stats_table, write_card
     from any2capins.export.stage import ExportStage
-    from any2capins.runlog import RunContext, shard_tasks
-    from any2capins.runtime import run_stage
+    from any2capins.runlog import run_single_stage
 
-    config = load_config(args.config, args.overrides)
-    ctx = RunContext(args.run, "export", config)
-    tasks, sizes = shard_tasks(ctx.store, "shortprompts",
-                               f"any2capins shortprompts --run {args.run}")
-    summary = run_stage(ExportStage(config.export), tasks, args.run, config.runtime,
-                        force=args.force, sizes=sizes)
-    ctx.add_summary(summary)
-    stats = write_card(ctx.store, plots=config.export.plots)
+    ctx, summary = run_single_stage(args, "export", lambda c: ExportStage(c.export),
+                                    "shortprompts", f"any2capins shortprompts --run {args.run}")
+    stats = write_card(ctx.store, plots=ctx.config.export.plots)
     ctx.finish()
     print(summary.line())
     print()

@@ -18,21 +18,18 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
-    from any2capins.config import load_config
-    from any2capins.runlog import RunContext, shard_tasks
-    from any2capins.runtime import run_stage
+    from any2capins.runlog import run_single_stage
     from any2capins.shortprompts.stage import INPUT_DIR, ShortPromptsStage
 
-    config = load_config(args.config, args.overrides)
-    if config.shortprompts.backend == "openai":
-        from any2capins.llm.client import read_api_key
+    def build(config):
+        if config.shortprompts.backend == "openai":
+            from any2capins.llm.client import read_api_key
 
-        read_api_key(config.shortprompts.llm.api_key_env, "shortprompts.llm.api_key_env")
-    ctx = RunContext(args.run, "shortprompts", config)
-    tasks, sizes = shard_tasks(ctx.store, INPUT_DIR, f"any2capins review export --run {args.run}")
-    stage = ShortPromptsStage(config.shortprompts, args.run)
-    summary = run_stage(stage, tasks, args.run, config.runtime, force=args.force, sizes=sizes)
-    ctx.add_summary(summary)
+            read_api_key(config.shortprompts.llm.api_key_env, "shortprompts.llm.api_key_env")
+        return ShortPromptsStage(config.shortprompts, args.run)
+
+    ctx, summary = run_single_stage(args, "shortprompts", build, INPUT_DIR,
+                                    f"any2capins review export --run {args.run}")
     ctx.finish()
     print(summary.line())
     print(f"short prompts: {ctx.store.root.join('shortprompts').uri()}")
