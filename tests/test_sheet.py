@@ -12,7 +12,7 @@ from conditions_helpers import make_run, tiny_overrides
 from PIL import Image
 
 from any2capins.cli import main
-from any2capins.conditions.sheet import load_clip, render_sheet
+from any2capins.conditions.sheet import camera_panel, load_clip, render_sheet
 from any2capins.config.camera import SheetConfig
 from any2capins.errors import InputError
 from any2capins.io.shards import ShardStore
@@ -69,3 +69,50 @@ def test_unknown_clip_is_an_input_error(extracted):
     with pytest.raises(InputError, match="not in"):
         load_clip(str(run), "0" * 16)
     assert main(["sheet", "--run", str(run), "--clip", "0" * 16]) == 2
+
+
+def test_sheet_draws_a_translating_camera_path(tmp_path):
+    """Camera-only run whose record has a moving centre (the path plot, not the heading plot);
+    the arrows and the sentence are drawn, and a missing video leaves a note, not a crash."""
+    from conditions_helpers import probe_clip, write_clips
+
+    from any2capins.conditions.camera.geometry import make_pose
+    from any2capins.io.arrow import to_table
+    from any2capins.models.camera import CameraFrame, CameraRecord, MotionSegment
+
+    clip = probe_clip(Path(__file__).resolve().parents[1] / "examples/clips/vp9_bear.webm")
+    run = tmp_path / "run"
+    write_clips(run, [[clip]])
+    frames = [CameraFrame(frame_index=k, timestamp=k / 10, fx=500, fy=500, cx=320, cy=180,
+                          cam_from_world=make_pose(np.eye(3), np.array([0.1 * k, 0, 0.02 * k]))
+                          .reshape(-1).tolist(), registered=True) for k in range(8)]
+    rec = CameraRecord(clip_id=clip.clip_id, uri=clip.uri, status="ok", reason="8 of 8",
+                       width=clip.width, height=clip.height, sfm_width=320, sfm_height=180,
+                       frames=frames, num_sampled=8, num_registered=8,
+                       segments=[MotionSegment(label="truck right", speed="slow", start_s=0,
+                                               end_s=0.7, rate=3.0)],
+                       description="The camera trucks slowly right.", seconds=1.0)
+    ShardStore(str(run)).write_table("conditions/camera/shard-00000.parquet",
+                                     to_table([rec], CameraRecord))
+    img = _png(render_sheet(str(run), clip.clip_id, SheetConfig(thumb_height=80, frames=4)))
+    assert img.std() > 20
+    # orange heading arrows are drawn in the camera panel (lower left of the sheet)
+    lower_left = img[img.shape[0] // 2:, : img.shape[1] // 3].astype(int)
+    orange = (lower_left[..., 0] > 200) & (abs(lower_left[..., 1] - 149) < 40) & \
+        (lower_left[..., 2] < 80)
+    assert orange.sum() > 20
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    still = rec.model_copy(update={"frames": [f.model_copy(update={
+        "cam_from_world": [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]}) for f in frames]})
+    failed = rec.model_copy(update={"status": "failed", "frames": []})
+    assert [camera_panel(ax, r) for r in (rec, still, failed, None)] == [
+        "path", "heading", "note", "note"]
+    plt.close(fig)
+    gone = clip.model_copy(update={"uri": str(tmp_path / "missing.webm")})
+    write_clips(run, [[gone]])
+    assert _png(render_sheet(str(run), clip.clip_id, SheetConfig(thumb_height=80))).std() > 20

@@ -138,20 +138,25 @@ def _note(ax: Any, text: str) -> None:
     ax.set_yticks([])
 
 
-def _camera_panel(ax: Any, cam: CameraRecord | None) -> None:
-    """Top-down camera path: centres in the x-z plane, a heading arrow every few frames."""
+def camera_panel(ax: Any, cam: CameraRecord | None) -> str:
+    """Top-down camera path: centres in the x-z plane, a heading arrow every few frames; a
+    heading-over-time plot when the camera does not move. Returns what it drew: 'path',
+    'heading' or 'note'."""
     if cam is None:
         _note(ax, "no camera condition")
-        return
+        return "note"
     title = f"camera: {cam.status} ({cam.num_registered}/{cam.num_sampled} frames registered)"
     ax.set_title(title, fontsize=8, loc="left")
     if not cam.frames:
         _note(ax, textwrap.fill(cam.reason or "no poses", 40))
-        return
+        return "note"
     poses = [np.reshape(f.cam_from_world, (3, 4)) for f in cam.frames]
     centres = np.array([-p[:, :3].T @ p[:, 3] for p in poses])
     heads = np.array([p[2, :3] for p in poses])  # camera z axis in world coordinates
     span = float(np.ptp(centres[:, [0, 2]], axis=0).max()) if len(centres) > 1 else 0.0
+    if span < 1e-9:  # rotation_only / static: no path to draw, the heading over time says more
+        _heading_plot(ax, cam, heads)
+        return "heading"
     arrow = max(span * 0.3, 0.05)
     ax.plot(centres[:, 0], centres[:, 2], "-", color="#0a84ff", lw=1.2)
     step = max(1, len(poses) // 8)
@@ -166,6 +171,23 @@ def _camera_panel(ax: Any, cam: CameraRecord | None) -> None:
     ax.tick_params(labelsize=6)
     ax.set_xlabel("x (right)", fontsize=6)
     ax.set_ylabel("z (forward)", fontsize=6)
+    ax.legend(fontsize=6, loc="best")
+    ax.text(0.0, -0.32, textwrap.fill(cam.description or cam.reason, 60), fontsize=7,
+            transform=ax.transAxes, va="top")
+    return "path"
+
+
+def _heading_plot(ax: Any, cam: CameraRecord, heads: np.ndarray) -> None:
+    """Pan (yaw, + right) and tilt (pitch, + up) of the viewing direction over time."""
+    times = [f.timestamp for f in cam.frames]
+    yaw = np.degrees(np.arctan2(heads[:, 0], heads[:, 2]))
+    pitch = np.degrees(-np.arcsin(np.clip(heads[:, 1], -1, 1)))
+    ax.plot(times, yaw, "-o", ms=2, color="#0a84ff", label="pan (+ right)")
+    ax.plot(times, pitch, "-o", ms=2, color="#ff9500", label="tilt (+ up)")
+    ax.axhline(0, color="#bbb", lw=0.5)
+    ax.set_xlabel("time (s)", fontsize=6)
+    ax.set_ylabel("heading (deg)", fontsize=6)
+    ax.tick_params(labelsize=6)
     ax.legend(fontsize=6, loc="best")
     ax.text(0.0, -0.32, textwrap.fill(cam.description or cam.reason, 60), fontsize=7,
             transform=ax.transAxes, va="top")
@@ -218,7 +240,7 @@ def render_sheet(run_dir: str, clip_id: str, cfg: SheetConfig | None = None) -> 
         _frames_row(fig, grid, cc, indices, frames)
         _depth_row(fig, grid, cc, indices)
         split = max(1, cols // 3)
-        _camera_panel(fig.add_subplot(grid[2, :split]), cc.records.get("camera"))
+        camera_panel(fig.add_subplot(grid[2, :split]), cc.records.get("camera"))
         _refs_panel(fig.add_subplot(grid[2, split:]), cc.records.get("refs"), cfg.thumb_height)
         c = cc.clip
         fig.suptitle(f"{c.clip_id}  {c.uri}\n{c.width}x{c.height}, {c.duration_s:.1f} s, "
