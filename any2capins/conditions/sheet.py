@@ -145,7 +145,7 @@ def camera_panel(ax: Any, cam: CameraRecord | None) -> str:
     if cam is None:
         _note(ax, "no camera condition")
         return "note"
-    title = f"camera: {cam.status} ({cam.num_registered}/{cam.num_sampled} frames registered)"
+    title = f"camera: {cam.status} ({cam.num_registered}/{cam.num_sampled} registered)"
     ax.set_title(title, fontsize=8, loc="left")
     if not cam.frames:
         _note(ax, textwrap.fill(cam.reason or "no poses", 40))
