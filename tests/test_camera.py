@@ -164,3 +164,22 @@ def test_fixed_shot_with_a_moving_subject_is_static():
     est = estimate_camera(frames, render.timestamps, CFG)
     assert est.status == "static", est.reason
     assert _labels(est) == ["static"]
+
+
+def test_sfm_failure_falls_back_to_homographies_only_for_small_motion(monkeypatch):
+    """When mapping builds no model, a clip with small image motion gets homography rotations
+    (status rotation_only, the reason says why); a clip with large motion stays failed."""
+    from any2capins.conditions.camera import estimate as est_mod
+
+    monkeypatch.setattr(est_mod, "map_frames", lambda *a, **k: None)
+    render = render_clip("translate", n=6)  # parallax: goes to mapping (patched to fail)
+    small = estimate_camera(list(render.frames), render.timestamps,
+                            CFG.model_copy(update={"fallback_motion": 1.0}))
+    assert small.status == "rotation_only"
+    assert small.reason.startswith("sfm: COLMAP built no model; small motion")
+    assert len(small.poses) == 6 and all(np.allclose(p[:, 3], 0) for p in small.poses)
+    # the image moves left as under a right pan: that is what homographies can say
+    assert _labels(small) == ["pan right"]
+    large = estimate_camera(list(render.frames), render.timestamps,
+                            CFG.model_copy(update={"fallback_motion": 0.01}))
+    assert large.status == "failed" and large.reason == "sfm: COLMAP built no model"
