@@ -263,10 +263,13 @@ def test_price_table_gives_cost(run_dir: Path, server) -> None:
 
 
 def test_many_requests_in_flight(run_dir: Path, server) -> None:
-    server.delay = 0.3
-    assert captions(run_dir, server, "captions.llm.max_concurrency=12") == 0
+    # structural, not a speed test: with answers held for 2 s, every request must have arrived
+    # before the first answer could return (a sequential client would need 12 x 2 s)
+    server.delay = 2.0
+    assert captions(run_dir, server, "captions.llm.max_concurrency=12",
+                    "captions.llm.timeout_s=10") == 0
     times = sorted(r.time for r in server.requests)
-    assert len(times) == 12 and times[-1] - times[0] < 0.3  # all sent before the first answer
+    assert len(times) == 12 and times[-1] - times[0] < server.delay
 
 
 @pytest.mark.ray
