@@ -71,6 +71,7 @@ def decode_clip(clip: ClipRecord, sampling: SamplingConfig) -> SampledFrames:
     return sample_frames(
         path, fps=sampling.fps, count=None if sampling.fps else sampling.count,
         max_frames=sampling.max_frames, max_side=sampling.max_side, meta=clip,
+        backend=sampling.backend, num_threads=sampling.threads,
     )
 
 

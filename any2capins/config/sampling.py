@@ -20,8 +20,8 @@ class SamplingConfig(StrictModel):
     )
 
     backend: Literal["decord", "pyav"] = Field(
-        "decord", description="Frame decoder: 'decord' (get_batch) or 'pyav' (one forward pass "
-        "with keyframe seeks); same pixels, see bench/decode.py for which is faster where."
+        "pyav", description="Frame decoder: 'pyav' (one forward pass with frame threads and "
+        "keyframe seeks; faster in bench/decode.py) or 'decord' (get_batch); same pixels."
     )
     threads: int = Field(0, ge=0, description="Decoder threads for decord (0 = automatic).")
 

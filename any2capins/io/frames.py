@@ -92,12 +92,13 @@ def sample_frames(
     path: str, *, fps: float | None = None, count: int | None = None,
     max_frames: int | None = None, max_side: int | None = None,
     indices: list[int] | None = None, meta: VideoMeta | None = None, num_threads: int = 0,
-    backend: str = "decord",
+    backend: str = "pyav",
 ) -> SampledFrames:
     """Sample frames from a local video file. Raises DecodeError when decoding fails.
 
-    `backend`: "decord" (`VideoReader.get_batch`) or "pyav" (one forward pass with keyframe
-    seeks, see `decode_pyav`); both return the same pixels at full resolution.
+    `backend`: "pyav" (default: one forward pass with frame threads and keyframe seeks, see
+    `decode_pyav`; needs `meta`, else decord is used) or "decord" (`VideoReader.get_batch`).
+    Both return the same pixels at full resolution; bench/decode.py measures which is faster.
     """
     if backend == "pyav" and meta is not None:
         return _sample_pyav(path, meta, fps=fps, count=count, max_frames=max_frames,
