@@ -21,7 +21,7 @@ CAPTIONS_SET := $(if $(LLM_BASE_URL),--set captions.llm.base_url=$(LLM_BASE_URL)
 	--set captions.llm.model=$(LLM_MODEL) --set captions.llm.api_key_env=$(LLM_KEY_ENV))
 SHORTPROMPTS_SET := --set shortprompts.backend=$(CAPTIONS_BACKEND) $(if $(LLM_BASE_URL),--set shortprompts.llm.base_url=$(LLM_BASE_URL) --set shortprompts.llm.model=$(LLM_MODEL))
 
-.PHONY: install install-mmpose demo test lint ingest extract captions shortprompts review export bench schemas clean
+.PHONY: install install-mmpose demo test lint ingest extract captions shortprompts review export bench bench-decode bench-extract bench-camera bench-captions bench-review schemas clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -98,8 +98,18 @@ export: install
 schemas: install
 	$(CLI) schemas --out schemas
 
-bench: install
+## Benchmarks: each prints its figures and ratios (see README "Benchmarks"); `make bench` runs all.
+bench-decode: install
 	$(BIN)/python bench/decode.py
+bench-extract: install
+	$(BIN)/python bench/extract.py
+bench-camera: install
+	$(BIN)/python bench/camera.py
+bench-captions: install
+	$(BIN)/python bench/captions.py
+bench-review: install
+	$(BIN)/python bench/review_queue.py
+bench: bench-decode bench-captions bench-review bench-camera bench-extract
 	$(BIN)/python bench/captions.py
 
 clean:
