@@ -243,9 +243,11 @@ def render_sheet(run_dir: str, clip_id: str, cfg: SheetConfig | None = None) -> 
         camera_panel(fig.add_subplot(grid[2, :split]), cc.records.get("camera"))
         _refs_panel(fig.add_subplot(grid[2, split:]), cc.records.get("refs"), cfg.thumb_height)
         c = cc.clip
+        tiny = sorted(n for n, r in cc.records.items() if getattr(r, "tiny_model", False))
+        warn = f"\nTINY RANDOM TEST MODELS (meaningless values): {', '.join(tiny)}" if tiny else ""
         fig.suptitle(f"{c.clip_id}  {c.uri}\n{c.width}x{c.height}, {c.duration_s:.1f} s, "
-                     f"{c.fps:.1f} fps; conditions: {', '.join(cc.records) or 'none'}",
-                     fontsize=8, x=0.01, ha="left")
+                     f"{c.fps:.1f} fps; conditions: {', '.join(cc.records) or 'none'}{warn}",
+                     fontsize=8, x=0.01, ha="left", color="#a00000" if tiny else "black")
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=cfg.dpi, bbox_inches="tight")
     finally:
