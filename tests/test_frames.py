@@ -76,7 +76,7 @@ def test_corrupt_clip_raises_decode_error(test_videos: Path, backend: str) -> No
     from types import SimpleNamespace
 
     meta = SimpleNamespace(num_frames=10, fps=25.0, width=320, height=240, rotation=0)
-    with pytest.raises(DecodeError, match="decoding failed|beyond"):
+    with pytest.raises(DecodeError, match=r"decoding failed|beyond"):
         sample_frames(str(test_videos / "corrupt_vp9_invalid_bitstream.webm"), count=2,
                       meta=meta, backend=backend)
     with pytest.raises(DecodeError, match="out of range"):
