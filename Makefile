@@ -7,6 +7,7 @@ CLIPS   ?= examples/clips
 CONFIG  ?= pipelines/demo.yaml
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 CLI     := $(BIN)/any2capins
+COMMA   := ,
 # Tiny random models for the offline demo (written by `any2capins models tiny`; see demo.yaml).
 TINY    ?= .tiny-models
 MMPOSE_STAMP := $(VENV)/.mmpose-$(shell cat requirements-mmpose.txt | sha1sum | cut -c1-12)
@@ -51,7 +52,7 @@ demo: install
 	$(CLI) extract --run $(RUN) --config $(CONFIG)
 	$(CLI) captions --run $(RUN) --config $(CONFIG) --backend $(CAPTIONS_BACKEND) $(CAPTIONS_SET)
 	$(CLI) review enqueue --run $(RUN) --config $(CONFIG)
-	@echo "demo: the review step is AUTOMATIC (demo-bot accepts every caption$(if $(LLM_BASE_URL),, incomplete rules-backend ones included); people review with: make review RUN=$(RUN) ANNOTATOR=you)"
+	@echo "demo: the review step is AUTOMATIC (demo-bot accepts every caption$(if $(LLM_BASE_URL),,$(COMMA) incomplete rules-backend ones included); people review with: make review RUN=$(RUN) ANNOTATOR=you)"
 	$(CLI) review auto-accept --run $(RUN) --annotator demo-bot --config $(CONFIG) $(if $(LLM_BASE_URL),,--allow-incomplete)
 	$(CLI) review export --run $(RUN) --config $(CONFIG)
 	$(CLI) shortprompts --run $(RUN) --config $(CONFIG) $(SHORTPROMPTS_SET)
