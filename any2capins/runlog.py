@@ -23,6 +23,9 @@ from any2capins.io.shards import ShardStore
 
 
 class RunContext:
+    # the file handler of the command running in this process (one at a time)
+    _handler: logging.Handler | None = None
+
     def __init__(self, run_dir: str, command: str, config: PipelineConfig) -> None:
         self.run_dir = run_dir
         self.command = command
@@ -42,7 +45,11 @@ class RunContext:
         handler = logging.FileHandler(path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger()
+        # a second command in the same process (tests, scripts) must not keep logging into
+        # the first command's run folder
+        self._close_handler()
         root.addHandler(handler)
+        RunContext._handler = handler
         root.setLevel(logging.INFO)
         return str(path)
 
@@ -71,6 +78,14 @@ class RunContext:
         record["seconds"] = round(time.time() - self.started, 3)
         self.store.write_json(f"_runs/{self.stamp}-{self.command}.json", record)
         self.store.write_json("run.json", record)
+        self._close_handler()
+
+    @staticmethod
+    def _close_handler() -> None:
+        if RunContext._handler is not None:
+            logging.getLogger().removeHandler(RunContext._handler)
+            RunContext._handler.close()
+            RunContext._handler = None
 
 
 def output_paths(run_dir: str, *dirs: str) -> list[str]:

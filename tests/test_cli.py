@@ -62,3 +62,18 @@ def test_ingest_command_on_ray_with_demo_profile(tmp_path: Path, ray_cluster, mi
 def test_config_command_prints_resolved_yaml(capsys) -> None:
     assert main(["config", "--config", str(ROOT / "pipelines" / "demo.yaml")]) == 0
     assert "profile: demo" in capsys.readouterr().out
+
+
+def test_each_command_logs_into_its_own_run_folder(tmp_path: Path, example_clips) -> None:
+    import logging
+
+    local = ["--set", "runtime.executor=local", "--set", "runtime.progress=false"]
+    clip = str(example_clips / "vp9_bear.webm")
+    assert main(["ingest", clip, "--out", str(tmp_path / "a"), *local]) == 0
+    assert main(["ingest", clip, "--out", str(tmp_path / "b"), *local]) == 0
+    logging.getLogger("any2capins.test").warning("after both commands")
+    (log_a,) = (tmp_path / "a" / "logs").glob("*.log")
+    (log_b,) = (tmp_path / "b" / "logs").glob("*.log")
+    assert "ingest" in log_a.read_text() and "ingest" in log_b.read_text()
+    assert "after both commands" not in log_a.read_text() + log_b.read_text()
+    assert str(tmp_path / "b") not in log_a.read_text()
