@@ -5,31 +5,39 @@ BIN     := $(VENV)/bin
 RUN     ?= runs/demo
 CLIPS   ?= examples/clips
 CONFIG  ?= pipelines/demo.yaml
-STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# Exact versions of every install (pyproject.toml keeps ranges for the core): `make constraints`.
+CONSTRAINTS ?= constraints.txt
+PIP     := $(BIN)/python -m pip install -q -c $(CONSTRAINTS)
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml $(CONSTRAINTS) | sha1sum | cut -c1-12)
 CLI     := $(BIN)/any2capins
 COMMA   := ,
 # Tiny random models for the offline demo (written by `any2capins models tiny`; see demo.yaml).
 TINY    ?= .tiny-models
 MMPOSE_STAMP := $(VENV)/.mmpose-$(shell cat requirements-mmpose.txt | sha1sum | cut -c1-12)
-# Captions: with LLM_BASE_URL (an OpenAI-compatible server; model LLM_MODEL; key from the env
-# var named by LLM_KEY_ENV, `null` for keyless local servers) the LLM writes all six sections;
-# without it the offline `rules` backend is used.
+# One set of LLM variables for `make demo`, `make captions` and `make shortprompts` alike: with
+# LLM_BASE_URL (an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1; for OpenAI itself
+# https://api.openai.com/v1) the LLM writes the captions and the short prompts, with model
+# LLM_MODEL and the key from the environment variable named by LLM_KEY_ENV (`null` for keyless
+# local servers). Without LLM_BASE_URL both use the offline `rules` backend: nothing is ever
+# sent to a default public endpoint.
 LLM_BASE_URL ?=
 LLM_MODEL    ?= gpt-4o-mini
 LLM_KEY_ENV  ?= OPENAI_API_KEY
-CAPTIONS_BACKEND := $(if $(LLM_BASE_URL),openai,rules)
-CAPTIONS_SET := $(if $(LLM_BASE_URL),--set captions.llm.base_url=$(LLM_BASE_URL) \
-	--set captions.llm.model=$(LLM_MODEL) --set captions.llm.api_key_env=$(LLM_KEY_ENV))
-SHORTPROMPTS_SET := --set shortprompts.backend=$(CAPTIONS_BACKEND) $(if $(LLM_BASE_URL),--set shortprompts.llm.base_url=$(LLM_BASE_URL) --set shortprompts.llm.model=$(LLM_MODEL))
+LLM_BACKEND  := $(if $(LLM_BASE_URL),openai,rules)
+CAPTIONS_BACKEND := $(LLM_BACKEND)
+llm_set = --set $(1).backend=$(LLM_BACKEND) $(if $(LLM_BASE_URL),--set $(1).llm.base_url=$(LLM_BASE_URL) \
+	--set $(1).llm.model=$(LLM_MODEL) --set $(1).llm.api_key_env=$(LLM_KEY_ENV))
+CAPTIONS_SET := $(call llm_set,captions)
+SHORTPROMPTS_SET := $(call llm_set,shortprompts)
 
-.PHONY: install install-mmpose demo test lint ingest extract captions shortprompts review export bench bench-decode bench-extract bench-camera bench-captions bench-review schemas clean
+.PHONY: install install-mmpose constraints docs test-core demo test lint ingest extract captions shortprompts review export bench bench-review schemas clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	# CPU torch from this machine's wheel first, so nothing pulls a CUDA build; no torchvision.
-	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[pipeline,dev]'
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[pipeline,dev]'
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
@@ -38,8 +46,8 @@ install: $(STAMP)
 ## works next to CPU torch and numpy 2: pinned packages without their own dependencies (which
 ## would pull opencv-python and torchvision), xtcocotools built from source for numpy 2.
 $(MMPOSE_STAMP): requirements-mmpose.txt $(STAMP)
-	$(BIN)/python -m pip install -q --no-deps -r requirements-mmpose.txt
-	$(BIN)/python -m pip install -q --no-deps --no-build-isolation --no-binary xtcocotools \
+	$(PIP) --no-deps -r requirements-mmpose.txt
+	$(PIP) --no-deps --no-build-isolation --no-binary xtcocotools \
 		xtcocotools==1.14.3
 	@rm -f $(VENV)/.mmpose-* && touch $(MMPOSE_STAMP)
 
@@ -50,7 +58,7 @@ demo: install
 	$(CLI) ingest $(CLIPS) --out $(RUN) --config $(CONFIG)
 	$(CLI) models tiny $(TINY)
 	$(CLI) extract --run $(RUN) --config $(CONFIG)
-	$(CLI) captions --run $(RUN) --config $(CONFIG) --backend $(CAPTIONS_BACKEND) $(CAPTIONS_SET)
+	$(CLI) captions --run $(RUN) --config $(CONFIG) $(CAPTIONS_SET)
 	$(CLI) review enqueue --run $(RUN) --config $(CONFIG)
 	@echo "demo: the review step is AUTOMATIC (demo-bot accepts every caption$(if $(LLM_BASE_URL),,$(COMMA) incomplete rules-backend ones included); people review with: make review RUN=$(RUN) ANNOTATOR=you)"
 	$(CLI) review auto-accept --run $(RUN) --annotator demo-bot --config $(CONFIG) $(if $(LLM_BASE_URL),,--allow-incomplete)
@@ -76,8 +84,7 @@ extract: install
 
 ## Six-section captions of RUN (LLM_BASE_URL=... for an LLM server, else the rules backend).
 captions: install
-	$(CLI) captions --run $(RUN) --config pipelines/captions.yaml --backend $(CAPTIONS_BACKEND) \
-		$(CAPTIONS_SET)
+	$(CLI) captions --run $(RUN) --config pipelines/captions.yaml $(CAPTIONS_SET)
 
 ## Review captions of RUN on this terminal: make review RUN=runs/x ANNOTATOR=you
 ## (enqueues RUN's merged captions first: idempotent; policy etc. in pipelines/review.yaml).
@@ -88,9 +95,9 @@ review: install
 	$(CLI) review --run $(RUN) --annotator $(or $(ANNOTATOR),$(ANY2CAPINS_ANNOTATOR)) \
 		--config pipelines/review.yaml
 
-## Short prompts for RUN's approved captions, then the instances and the dataset card.
+## Short prompts for RUN's approved captions (LLM_BASE_URL=... as for captions, else rules).
 shortprompts: install
-	$(CLI) shortprompts --run $(RUN) --config pipelines/shortprompts.yaml
+	$(CLI) shortprompts --run $(RUN) --config pipelines/shortprompts.yaml $(SHORTPROMPTS_SET)
 
 export: install
 	$(CLI) export --run $(RUN) --config pipelines/export.yaml
@@ -99,19 +106,44 @@ export: install
 schemas: install
 	$(CLI) schemas --out schemas
 
-## Benchmarks: each prints its figures and ratios (see README "Benchmarks"); `make bench` runs all.
-bench-decode: install
-	$(BIN)/python bench/decode.py
-bench-extract: install
-	$(BIN)/python bench/extract.py
-bench-camera: install
-	$(BIN)/python bench/camera.py
-bench-captions: install
-	$(BIN)/python bench/captions.py
-bench-review: install
-	$(BIN)/python bench/review_queue.py
-bench: bench-decode bench-captions bench-review bench-camera bench-extract
-	$(BIN)/python bench/captions.py
+## The core package alone (what annotators install: review CLI, records, config) in its own venv
+## under .venv/, on another Python or with the lowest versions pyproject.toml allows:
+##   make test-core CORE_PY=python3.13      make test-core CORE_DEPS=lowest
+CORE_PY     ?= $(PY)
+CORE_DEPS   ?= newest
+CORE_VENV   := $(VENV)/core-$(notdir $(CORE_PY))-$(CORE_DEPS)
+CORE_LOWEST := pydantic==2.6.4 pyyaml==6.0.1 pyarrow==20.0.0 numpy==1.26.4 pillow==10.0.1 rich==13.0.0
+test-core:
+	@test -x $(CORE_VENV)/bin/python || $(CORE_PY) -m venv $(CORE_VENV)
+	$(CORE_VENV)/bin/python -m pip install -q $(if $(filter lowest,$(CORE_DEPS)),$(CORE_LOWEST)) \
+		-e . pytest==9.2.0 pexpect==4.9.0
+	$(CORE_VENV)/bin/python -m pytest -q -p no:cacheprovider tests/test_review_store.py \
+		tests/test_review_cli.py tests/test_config.py \
+		--deselect tests/test_review_cli.py::test_remote_run_folder_needs_local_queue_and_exports_to_s3
+
+## Regenerate docs/configuration.md, docs/schemas.md and docs/benchmarks.md from the config
+## models, the record models and bench/results/*.json (a test fails when they are stale).
+docs: install
+	$(CLI) docs --out docs
+
+## Rewrite constraints.txt from the packages .venv holds (after changing a pin in pyproject.toml
+## or requirements-mmpose.txt and installing it); torch without its local (+cpu) label.
+constraints:
+	@test -x $(BIN)/python || { echo "make constraints: no $(VENV); run make install first"; exit 2; }
+	@{ sed -n '/^#/p' $(CONSTRAINTS); $(BIN)/python -m pip freeze --all --exclude-editable | \
+		grep -v -E '^(pip|any2capins)==' | sed -E 's/^(torch==[^+]*)\+.*/\1/' | LC_ALL=C sort -f; \
+	} > $(CONSTRAINTS).new && mv $(CONSTRAINTS).new $(CONSTRAINTS)
+	@echo "wrote $(CONSTRAINTS)"
+
+## Benchmarks: `make bench-NAME` runs bench/NAME.py (decode, extract, camera, captions,
+## review_queue, shots, loader, ...), which prints its figures and records them in
+## bench/results/NAME.json; `make bench` runs them all, then renders docs/benchmarks.md.
+BENCHES := $(basename $(notdir $(filter-out bench/results.py,$(wildcard bench/*.py))))
+bench-%: install
+	nice $(BIN)/python bench/$*.py
+bench-review: bench-review_queue
+bench: $(addprefix bench-,$(BENCHES))
+	$(CLI) docs --out docs
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

@@ -2,7 +2,8 @@
 
 Every command takes `--config FILE` (repeatable, merged in order) and `--set key.path=value`
 (repeatable). Heavy modules are imported inside the handlers, so `--help` is instant.
-Exit codes: 0 ok, 1 some shards failed, 2 bad config or input.
+Exit codes: 0 ok, 1 some shards failed, 2 bad config or input (a Ray cluster that cannot be
+reached included), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
 
 from any2capins.errors import Any2CapInsError, ConfigError, InputError, StageError
@@ -59,18 +63,61 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "verbose", False):
         logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     handler: Callable[[argparse.Namespace], int] = args.handler
+    return run_handler(args.command, handler, args)
+
+
+def run_handler(command: str, handler: Callable[[argparse.Namespace], int],
+                args: argparse.Namespace) -> int:
+    """Run one command's handler and turn its outcome into an exit code and at most one line
+    on stderr (never a traceback for expected failures or interrupts)."""
+    _install_sigterm()  # SIGTERM unwinds like Ctrl-C: workers are stopped, exit 143
     try:
-        return handler(args)
+        code = handler(args)
+        sys.stdout.flush()  # a closed pipe surfaces here, inside the handler below
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except (ConfigError, InputError) as exc:
-        print(f"any2capins {args.command}: error: {exc}", file=sys.stderr)
+        print(f"any2capins {command}: error: {exc}", file=sys.stderr)
         return 2
     except (StageError, Any2CapInsError) as exc:
-        print(f"any2capins {args.command}: failed: {exc}", file=sys.stderr)
+        print(f"any2capins {command}: failed: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("\ninterrupted: completed shards are kept; rerun the same command to resume",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C (130) or SIGTERM (143, see Terminated)
+        code = 128 + int(getattr(exc, "signum", signal.SIGINT))
+        what = "terminated (SIGTERM)" if code == 143 else "interrupted (SIGINT)"
+        print(f"\nany2capins {command}: {what}: completed shards are kept; rerun the same "
+              "command to resume", file=sys.stderr)
+        return code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C: executors stop their
+    workers in `finally` blocks (cancel actor tasks, kill actors) and nothing is half-written
+    (shard files are atomic, completion records come last)."""
+
+    signum = signal.SIGTERM
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated(f"received signal {signum}")
+
+
+def _install_sigterm() -> None:
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of our stdout went away (`any2capins review stats | head -1`): end quietly.
+    stdout is pointed at /dev/null so the interpreter's final flush does not raise again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout without a file descriptor (embedded, captured)
+        pass
+    return 141  # 128 + SIGPIPE, what shell tools return when their reader closes the pipe
 
 
 if __name__ == "__main__":

@@ -31,6 +31,11 @@ class RunContext:
         self.command = command
         self.config = config
         self.store = ShardStore(run_dir)
+        loc = self.store.root
+        if loc.is_local and Path(loc.path).exists() and not Path(loc.path).is_dir():
+            from any2capins.errors import InputError
+
+            raise InputError(f"{run_dir}: is a file, not a run folder (choose another folder)")
         self.stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         self.started = time.time()
         self.summaries: list[dict[str, Any]] = []
@@ -61,6 +66,7 @@ class RunContext:
             "python": platform.python_version(),
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.started)),
             "run_dir": self.run_dir,
+            "profile": self.config.profile,
             "config": self.config.redacted(),
             "summaries": self.summaries,
         }
@@ -116,15 +122,18 @@ def shard_tasks(store: ShardStore, input_dir: str, hint: str) -> tuple[list[Any]
 def run_single_stage(args: Any, command: str, build: Any, input_dir: str, hint: str) -> Any:
     """The body of a one-stage command on a run folder: load config (--config/--set), build
     the stage (`build(config)`: config problems surface before any work), run it over every
-    shard of `input_dir` with resume, and record it. Returns (context, summary); the caller
+    shard of `input_dir` with resume, and record it. Nothing is written to the run folder
+    before the input and the settings have been checked. Returns (context, summary); the caller
     prints and calls `ctx.finish()`."""
     from any2capins.config import load_config
     from any2capins.runtime import run_stage
 
     config = load_config(args.config, args.overrides)
+    # inputs and settings are checked before RunContext writes run.json and logs/: a command
+    # that refuses its input leaves the folder as it found it
+    tasks, sizes = shard_tasks(ShardStore(args.run), input_dir, hint)
     stage = build(config)
     ctx = RunContext(args.run, command, config)
-    tasks, sizes = shard_tasks(ctx.store, input_dir, hint)
     summary = run_stage(stage, tasks, args.run, config.runtime, force=args.force, sizes=sizes)
     ctx.add_summary(summary)
     return ctx, summary

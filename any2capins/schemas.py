@@ -1,6 +1,7 @@
 """Generated schemas of every table the pipeline writes: `schemas/<table>.schema.json` (JSON
 Schema of the record model) and `schemas/<table>.arrow.txt` (the Arrow schema the Parquet
 files carry). `any2capins schemas --check` (and a test) fails when they drift from the code.
+`any2capins docs` writes the generated pages of docs/ (see any2capins.docsgen).
 """
 
 from __future__ import annotations
@@ -63,6 +64,18 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--out", default="schemas", help="folder (default: schemas)")
     p.add_argument("--check", action="store_true", help="exit 1 when the files are stale")
     p.set_defaults(handler=run)
+    d = subparsers.add_parser("docs", parents=[common],
+                              help="write (or --check) the generated docs: configuration "
+                              "reference, output tables, benchmarks page")
+    d.add_argument("--out", default="docs", help="folder (default: docs)")
+    d.add_argument("--check", action="store_true", help="exit 1 when the files are stale")
+    d.set_defaults(handler=run_docs)
+
+
+def run_docs(args: argparse.Namespace) -> int:
+    from any2capins.docsgen import run as run_docsgen
+
+    return run_docsgen(args)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,10 +15,17 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
+    import pyarrow.fs as pafs
+
+    from any2capins.errors import InputError
     from any2capins.io import fs
     from any2capins.io.shards import ShardStore
 
     store = ShardStore(args.run)
+    if not fs.exists(store.root):
+        raise InputError(f"{args.run}: no such run folder (check --run)")
+    if store.root.fs.get_file_info(store.root.path).type == pafs.FileType.File:
+        raise InputError(f"{args.run}: is a file, not a run folder (check --run)")
     stages = sorted(p.rsplit("/", 2)[-2] for p in fs.list_files(store.root.join("_done"), ".json"))
     if not stages:
         print(f"{args.run}: no completed shards yet")

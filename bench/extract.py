@@ -14,6 +14,12 @@ frame is what matters here, not the weights. `--quick` uses the tiny test models
    load excluded) against a bare loop calling the same processor + model on the same,
    pre-decoded frames (pose: detector, then the pose model on the same boxes), 1 thread.
    Target: ratio <= 1.15.
+3. Decode once (`--only decode`, results in bench/results/extract_decode.json): the bundled
+   clips through `extract` (every stage + contact sheets, tiny models, in-process) the old way
+   (each stage run on its own, decoding for itself, then `sheet --all`) and the new way (one
+   decode pass per clip); alternating rounds, best of --repeat: wall-time ratio, decode-time
+   ratio, decoder opens per clip (target 1), frame-plan bytes per clip; and the frame plan of a
+   synthetic 60 s 1080p clip (default settings of every stage + sheet): bytes held, decode wall.
 2. Scaling (depth): 1 worker x 1 thread, 2 workers x 1 thread, 1 worker x 2 threads, on
    --shards identical one-clip shards; processing wall time = first shard start to last shard
    end (actor start and model load excluded; also printed with them). Target: 2x1 over 1x1 >= 1.6.
@@ -200,8 +206,14 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=6, help="frames sampled per clip")
     ap.add_argument("--quick", action="store_true", help="tiny models (a smoke run)")
     ap.add_argument("--repeat", type=int, default=2, help="rounds; the best of each is kept")
-    ap.add_argument("--only", choices=("overhead", "scaling"), help="run one part only")
+    ap.add_argument("--only", choices=("overhead", "scaling", "decode"),
+                    help="run one part only ('decode': one pass per clip vs per-stage decoding)")
+    ap.add_argument("--long-seconds", type=float, default=60.0,
+                    help="decode part: length of the synthetic 1080p clip for the memory figure")
     args = ap.parse_args()
+    if args.only == "decode":
+        decode_part(args)
+        return
 
     import sys
 
@@ -260,6 +272,164 @@ def scaling(args: argparse.Namespace, cfg, run: Path) -> None:
         best = min(ps, key=lambda p: p["processing_wall"])
         print(f"  {workers} worker(s) x {threads} thread(s): {best['processing_wall']:6.1f} s "
               f"({best['wall']:6.1f} s)  speed-up {base / best['processing_wall']:.2f}x")
+
+
+DECODE_CLIPS = ("people_selfie_1s.mp4", "vp9_bear.webm", "people_his_girl_friday_pd.mp4",
+                "people_bedroom_kids_jumping.mp4", "vp8_flower_cc0.webm")
+
+
+def _old_way(cfg, run: Path, names: list[str]) -> None:
+    """Each stage on its own (decoding for itself), then the sheets (decoding again)."""
+    from any2capins.conditions.registry import build_stage
+    from any2capins.conditions.sheet import write_sheets
+    from any2capins.runtime import ShardTask, run_stage
+
+    for name in names:
+        run_stage(build_stage(name, cfg), [ShardTask(0, "clips")], str(run), cfg.runtime,
+                  force=True)
+    write_sheets(str(run), cfg.sheet)
+
+
+def _new_way(cfg, run: Path, names: list[str]):
+    from any2capins.conditions.extract import run_extract_stages
+    from any2capins.conditions.registry import build_stage
+
+    stages = [build_stage(n, cfg) for n in names]
+    return run_extract_stages(stages, cfg, str(run), [0], force=True)
+
+
+def _timed(fn, log: Path, n_clips: int):
+    """(wall seconds, decoder opens per clip, result) of one call."""
+    log.unlink(missing_ok=True)
+    os.environ["ANY2CAPINS_DECODE_LOG"] = str(log)
+    t0 = time.perf_counter()
+    result = fn()
+    wall = time.perf_counter() - t0
+    opens = len(log.read_text().splitlines()) if log.exists() else 0
+    del os.environ["ANY2CAPINS_DECODE_LOG"]
+    return wall, opens / n_clips, result
+
+
+def _decode_seconds(run: Path, names: list[str]) -> float:
+    """Decode seconds the records report, one figure per clip (extract shares one pass)."""
+    from any2capins.conditions.sheet import CONDITIONS
+    from any2capins.io.shards import ShardStore
+
+    store = ShardStore(str(run))
+    per: dict[tuple[str, str], float] = {}
+    for name in names:
+        if name == "camera":
+            continue  # camera records (models/camera.py) do not carry decode_seconds
+        for r in store.read_shard(f"conditions/{name}", 0, CONDITIONS[name]):
+            per[(name, r.clip_id)] = r.decode_seconds
+    return sum(per.values())
+
+
+def long_clip(path: Path, seconds: float) -> Path:
+    """A synthetic 1080p30 H.264 clip (moving gradient; ultrafast, low bitrate: cheap)."""
+    import av
+    import numpy as np
+
+    if path.exists():
+        return path
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=30)
+        st.width, st.height, st.pix_fmt = 1920, 1080, "yuv420p"
+        st.options = {"preset": "ultrafast", "crf": "40", "g": "60"}
+        yy, xx = np.mgrid[0:1080, 0:1920]
+        base = ((xx + yy) % 256).astype(np.uint8)
+        for k in range(int(seconds * 30)):
+            img = np.stack([np.roll(base, 8 * k, axis=1), np.roll(base, 4 * k, axis=0),
+                            np.full_like(base, (k * 3) % 256)], axis=-1)
+            for packet in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in st.encode():
+            out.mux(packet)
+    return path
+
+
+def long_plan(cfg, seconds: float, tmp: Path) -> dict[str, float]:
+    """Frame plan of a synthetic long 1080p clip with every stage's settings + the sheet."""
+    import tracemalloc
+
+    from any2capins.conditions.plan import decode_clip_plan, frame_requests
+    from any2capins.config.ingest import IngestConfig
+    from any2capins.ingest.stage import ProbeStage
+    from any2capins.models.clips import SourceRecord
+
+    path = long_clip(tmp / f"long_{int(seconds)}s_1080p.mp4", seconds)
+    ingest = IngestConfig.model_validate({"shots": {"detect": False}})  # the whole file: 1 clip
+    (rows,) = ProbeStage(ingest).process_batch([SourceRecord(uri=str(path), index=0)])
+    clip = rows[0]
+    requests = frame_requests(cfg, ["depth", "pose", "refs", "camera"], sheet=True)
+    tracemalloc.start()
+    plan = decode_clip_plan(clip, requests, cfg.decode)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    if plan.error:
+        raise SystemExit(f"long clip did not decode: {plan.error}")
+    return {"long_clip_seconds": round(clip.duration_s, 2),
+            "long_plan_mb": round(plan.nbytes / 2**20, 1),
+            "long_plan_traced_peak_mb": round(peak / 2**20, 1),
+            "long_plan_frames": sum(len(s.indices) for s in plan.frames.values()),
+            "long_decode_s": round(plan.seconds, 2)}
+
+
+def decode_part(args: argparse.Namespace) -> None:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "bench"))
+    import torch
+    from conditions_helpers import make_run, tiny_overrides
+    from results import write_results
+
+    from any2capins.config import load_config
+
+    torch.set_num_threads(1)
+    tmp = Path(tempfile.mkdtemp(prefix="a2c-bench-decode-"))
+    run = make_run(tmp, bad=False, names=DECODE_CLIPS)
+    names = ["depth", "pose", "refs", "camera"]
+    cfg = load_config([], [*tiny_overrides(), "runtime.executor=local", "camera.count=8",
+                           "camera.max_side=192", "sheet.during_extract=true"])
+    n = len(DECODE_CLIPS)
+    log = tmp / "opens.log"
+    rows: dict[str, list[tuple[float, float, float]]] = {"old": [], "new": []}
+    plan_bytes: list[int] = []
+    for _ in range(args.repeat):
+        wall, opens, _ = _timed(lambda: _old_way(cfg, run, names), log, n)
+        rows["old"].append((wall, opens, _decode_seconds(run, names)))
+        wall, opens, res = _timed(lambda: _new_way(cfg, run, names), log, n)
+        rows["new"].append((wall, opens, res.decode.seconds))
+        plan_bytes = res.decode.plan_bytes
+    old, new = min(rows["old"]), min(rows["new"])
+    print(f"old (per-stage decoding): {old[0]:.1f} s, {old[1]:.1f} opens/clip, decode "
+          f"{old[2]:.2f} s (w/o camera, sheets)")
+    print(f"new (one pass per clip):  {new[0]:.1f} s, {new[1]:.1f} opens/clip, decode "
+          f"{new[2]:.2f} s (all stages + sheet)")
+    figures = {
+        "clips": n, "rounds": args.repeat, "old_wall_s": round(old[0], 2),
+        "new_wall_s": round(new[0], 2), "wall_ratio_old_over_new": round(old[0] / new[0], 2),
+        "old_opens_per_clip": round(old[1], 2), "new_opens_per_clip": round(new[1], 2),
+        "old_decode_s_without_camera_and_sheets": round(old[2], 2),
+        "new_decode_s_all": round(new[2], 2),
+        "plan_mb_per_clip_max": round(max(plan_bytes) / 2**20, 2),
+        "plan_mb_per_clip_mean": round(sum(plan_bytes) / len(plan_bytes) / 2**20, 2),
+    }
+    figures |= long_plan(load_config([], []), args.long_seconds, tmp)
+    print(figures)
+    table = [["way", "wall s", "decoder opens / clip", "decode s"],
+             ["per stage (old)", f"{old[0]:.1f}", f"{old[1]:.1f}", f"{old[2]:.2f} (no camera)"],
+             ["one pass (extract)", f"{new[0]:.1f}", f"{new[1]:.1f}", f"{new[2]:.2f}"]]
+    write_results("extract_decode", figures, table=table, command=".venv/bin/python "
+                  "bench/extract.py --only decode", notes=(
+                      f"{n} bundled clips through every condition stage plus contact sheets, tiny "
+                      "models, in-process, 1 torch thread, best of alternating rounds. Old: each "
+                      "stage run on its own (decoding for itself), then `sheet --all`. New: "
+                      "`extract`'s one decode pass per clip. Target: 1 decoder open per clip. "
+                      "long_*: the frame plan of a synthetic 1080p30 clip with the default "
+                      "settings of every stage and the sheet (bytes held by the decoded frames, "
+                      "tracemalloc peak during the pass, decode wall time)."))
 
 
 if __name__ == "__main__":

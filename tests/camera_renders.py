@@ -17,7 +17,9 @@ import cv2
 import numpy as np
 
 WOB = [3.0, 1.0]
-KINDS = ("translate", "pan", "static", "dolly")
+KINDS = ("translate", "pan", "static", "dolly", "tilt", "dolly_out", "truck", "pedestal",
+         "orbit", "handheld", "pan_dolly")
+ORBIT_CENTRE = np.array([0.0, 0.0, 7.0])  # the point an orbiting camera circles and looks at
 
 
 @dataclass(frozen=True)
@@ -104,27 +106,48 @@ def trajectory(kind: str, n: int) -> np.ndarray:
     translate: 1.5 units to the right (truck right) with a slight 3 deg pan right and a 1 deg
     tilt wobble (pure translation leaves an unknown focal unobservable: F is auto-epipolar);
     pan: 20 deg to the right about the vertical axis; static; dolly: 2.5 units forward with
-    the same small wobble."""
+    the same small wobble; tilt: 14 deg up; dolly_out: 2.5 units back; truck: 1.5 units to the
+    left; pedestal: 1.2 units up (all three with the wobble); orbit: 20 deg of a circle of
+    radius 7 around ORBIT_CENTRE, moving right while turning left to keep it centred;
+    handheld: no net motion, random 0.6 deg rotation jitter per frame; pan_dolly: 12 deg pan
+    right in the first half, then 2 units forward (with the wobble)."""
     s = np.linspace(0.0, 1.0, n)
     out = np.zeros((n, 3, 4))
+    rng = np.random.default_rng(5)
     for i, f in enumerate(s):
-        world_from_cam = np.eye(3)
-        centre = np.zeros(3)
-        wobble = _rot_y(WOB[0] * (f - 0.5)) @ _rot_x(WOB[1] * np.sin(2 * np.pi * f))
-        if kind == "translate":
-            centre = np.array([-0.75 + 1.5 * f, 0.0, 0.0])
-            world_from_cam = wobble
-        elif kind == "pan":
-            world_from_cam = _rot_y(-10 + 20 * f)
-        elif kind == "dolly":
-            centre = np.array([0.0, 0.0, 2.5 * f])
-            world_from_cam = wobble
-        elif kind != "static":
-            raise ValueError(f"unknown trajectory {kind!r}; known: {KINDS}")
+        world_from_cam, centre = _camera(kind, f, rng)
         R = world_from_cam.T
         out[i, :, :3] = R
         out[i, :, 3] = -R @ centre
     return out
+
+
+def _camera(kind: str, f: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(world_from_cam rotation, centre) at progress f in [0, 1]."""
+    wobble = _rot_y(WOB[0] * (f - 0.5)) @ _rot_x(WOB[1] * np.sin(2 * np.pi * f))
+    moves = {"translate": (-0.75 + 1.5 * f, 0.0, 0.0), "dolly": (0.0, 0.0, 2.5 * f),
+             "dolly_out": (0.0, 0.0, 2.5 * (1 - f)), "truck": (0.75 - 1.5 * f, 0.0, 0.0),
+             "pedestal": (0.0, 0.6 - 1.2 * f, 0.0)}
+    if kind in moves:
+        return wobble, np.array(moves[kind])
+    if kind == "pan":
+        return _rot_y(-10 + 20 * f), np.zeros(3)
+    if kind == "tilt":
+        return _rot_x(-7 + 14 * f), np.zeros(3)
+    if kind == "orbit":
+        theta = np.deg2rad(-10 + 20 * f)
+        offset = 7.0 * np.array([np.sin(theta), 0.0, -np.cos(theta)])
+        return _rot_y(-np.rad2deg(theta)), ORBIT_CENTRE + offset
+    if kind == "handheld":
+        jitter = rng.normal(0, 0.6, 3)
+        return _rot_y(jitter[0]) @ _rot_x(jitter[1]), rng.normal(0, 0.005, 3)
+    if kind == "pan_dolly":
+        if f <= 0.5:
+            return _rot_y(-6 + 24 * f), np.zeros(3)
+        return _rot_y(6.0) @ wobble, np.array([0.0, 0.0, 4.0 * (f - 0.5)])
+    if kind == "static":
+        return np.eye(3), np.zeros(3)
+    raise ValueError(f"unknown trajectory {kind!r}; known: {KINDS}")
 
 
 def render_frame(planes: list[Plane], K: np.ndarray, pose: np.ndarray,

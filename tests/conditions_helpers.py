@@ -48,7 +48,8 @@ def tiny_overrides() -> list[str]:
 
 
 def probe_clip(path: Path, index: int = 0) -> ClipRecord:
-    res = ProbeStage(IngestConfig()).process_batch([SourceRecord(uri=str(path), index=index)])[0]
+    (rows,) = ProbeStage(IngestConfig()).process_batch([SourceRecord(uri=str(path), index=index)])
+    res = rows[0]  # ingest fans out (one row per shot): the bundled clips are single shots
     if not isinstance(res, ClipRecord):
         raise RuntimeError(f"probe failed for {path}: {res}")
     return res

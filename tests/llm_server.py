@@ -9,9 +9,17 @@ after `delay` seconds. Tests script misbehaviour per section with `queue(section
     invalid     not JSON                           length    truncated, finish_reason 'length'
     refusal     message.refusal set                mismatch  valid JSON, wrong fields
     fenced      a valid answer inside ```json fences
+    empty       schema-valid, every string ""      blank     schema-valid, strings are spaces
 
-Every request is recorded (`requests`: parsed body, headers, section, behaviour). Answered
-completions report `prompt_tokens` / `completion_tokens` usage; 429/500 carry none.
+Server-wide settings, as real servers differ: `models` (what `GET /v1/models` lists; None:
+404, no models endpoint), `known_models` (a completion for another model is a 404),
+`api_key` (any other bearer token is a 401), `reject_json_schema` (a request with a
+json_schema response_format is a 400, as servers without structured output answer).
+
+Every completion request is recorded (`requests`: parsed body, headers, section, behaviour),
+`GET`s apart (`gets`). Answered completions report usage: fixed `prompt_tokens` /
+`completion_tokens`, or with `estimate_usage` an estimate from the request and the answer
+(text characters / 4; per image 85 + 170 per 512-px tile, OpenAI's rule for detailed images).
 """
 
 from __future__ import annotations
@@ -65,7 +73,14 @@ class ScriptedLLMServer:
     completion_tokens: int = 20
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
+    gets: list[str] = field(default_factory=list)
     record_bodies: bool = True
+    models: list[str] | None = field(default_factory=lambda: ["gpt-4o-mini", "test-model"])
+    known_models: set[str] | None = None
+    api_key: str | None = None
+    reject_json_schema: bool = False
+    estimate_usage: bool = False
+    section_words: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._script: dict[str, deque[str]] = defaultdict(deque)
@@ -83,6 +98,9 @@ class ScriptedLLMServer:
 
             def do_POST(self) -> None:
                 server._handle(self)
+
+            def do_GET(self) -> None:
+                server._handle_get(self)
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -119,7 +137,11 @@ class ScriptedLLMServer:
             self._answers.clear()
             self.requests.clear()
             self.overrides.clear()
+            self.gets.clear()
             self.delay = 0.0
+            self.models = ["gpt-4o-mini", "test-model"]
+            self.known_models = self.api_key = None
+            self.reject_json_schema = False
 
     def count(self, section: str | None = None) -> int:
         return sum(1 for r in self.requests if section is None or r.section == section)
@@ -132,13 +154,38 @@ class ScriptedLLMServer:
                     return self._script[key].popleft()
         return "ok"
 
+    def _refused(self, h: BaseHTTPRequestHandler) -> bool:
+        """Answer 401 when the server wants a key and the request has another."""
+        if self.api_key is None or h.headers.get("authorization") == f"Bearer {self.api_key}":
+            return False
+        _send(h, 401, {"error": {"message": "Incorrect API key provided", "type": "auth"}})
+        return True
+
+    def _handle_get(self, h: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            self.gets.append(h.path)
+        if self._refused(h):
+            return
+        if not h.path.rstrip("/").endswith("/models") or self.models is None:
+            _send(h, 404, {"error": {"message": f"no route {h.path}", "type": "not_found"}})
+            return
+        _send(h, 200, {"object": "list", "data": [
+            {"id": m, "object": "model", "created": 0, "owned_by": "test"} for m in self.models]})
+
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         body = json.loads(h.rfile.read(int(h.headers.get("content-length", 0))) or b"{}")
         section, schema = section_of(body)
         behaviour = self._next(section)
+        if self.known_models is not None and body.get("model") not in self.known_models:
+            behaviour = "unknown_model"
+        elif self.reject_json_schema and (body.get("response_format") or {}).get(
+                "type") == "json_schema":
+            behaviour = "reject_schema"
         with self._lock:
             self.requests.append(Recorded(body if self.record_bodies else {}, dict(h.headers),
                                           section, behaviour, time.time()))
+        if self._refused(h):
+            return
         if self.delay:
             time.sleep(self.delay)
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
@@ -151,9 +198,18 @@ class ScriptedLLMServer:
                          {"retry-after": "0"})
         if behaviour == "500":
             return _send(h, 500, {"error": {"message": "boom", "type": "server_error"}})
+        if behaviour == "unknown_model":
+            return _send(h, 404, {"error": {"message": f"model '{body.get('model')}' not found",
+                                            "type": "not_found"}})
+        if behaviour == "reject_schema":
+            return _send(h, 400, {"error": {"message": "response_format type json_schema is not "
+                                            "supported", "type": "invalid_request_error"}})
         if behaviour == "timeout":
             time.sleep(self.hang_s)
         answer = self.answer(section, schema)
+        if behaviour in ("empty", "blank"):
+            answer = {k: ("" if behaviour == "empty" else "   ") if isinstance(v, str) else
+                      ([] if isinstance(v, list) else v) for k, v in answer.items()}
         content: str | None = json.dumps(answer)
         finish, refusal = "stop", None
         if behaviour == "invalid":
@@ -171,9 +227,14 @@ class ScriptedLLMServer:
             "model": body.get("model", "test"),
             "choices": [{"index": 0, "finish_reason": finish, "message": {
                 "role": "assistant", "content": content, "refusal": refusal}}],
-            "usage": {"prompt_tokens": self.prompt_tokens,
-                      "completion_tokens": self.completion_tokens,
-                      "total_tokens": self.prompt_tokens + self.completion_tokens}})
+            "usage": self._usage(body, content)})
+
+    def _usage(self, body: dict[str, Any], content: str | None) -> dict[str, int]:
+        prompt, completion = self.prompt_tokens, self.completion_tokens
+        if self.estimate_usage:
+            prompt, completion = estimate_prompt_tokens(body), -(-len(content or "") // 4)
+        return {"prompt_tokens": prompt, "completion_tokens": completion,
+                "total_tokens": prompt + completion}
 
     def answer(self, section: str | None, schema: dict[str, Any] | None) -> dict[str, Any]:
         """A valid answer for `schema`, with the section's overrides applied."""
@@ -181,7 +242,8 @@ class ScriptedLLMServer:
         for name, prop in ((schema or {}).get("properties") or {}).items():
             kind = prop.get("type")
             if kind == "string":
-                out[name] = " ".join((FILLER * (self.words // len(FILLER) + 1))[: self.words])
+                n = self.section_words.get(section or "", self.words)
+                out[name] = " ".join((FILLER * (n // len(FILLER) + 1))[:n])
             elif kind == "integer":
                 out[name] = 1
             elif kind == "array":
@@ -194,6 +256,41 @@ class ScriptedLLMServer:
             if queued:
                 out.update(queued.popleft())
         return out
+
+
+def _image_tokens(data_url: str) -> int:
+    """OpenAI's estimate for one detailed image: 85 + 170 per 512-px tile after scaling the
+    image into 2048 px and its short side to 768 px."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    try:
+        w, h = Image.open(io.BytesIO(base64.b64decode(data_url.split(",", 1)[1]))).size
+    except (ValueError, OSError, IndexError):
+        return 85
+    scale = min(1.0, 2048 / max(w, h))
+    w, h = w * scale, h * scale
+    scale = min(1.0, 768 / min(w, h))
+    w, h = w * scale, h * scale
+    return 85 + 170 * (-(-int(w) // 512)) * (-(-int(h) // 512))
+
+
+def estimate_prompt_tokens(body: dict[str, Any]) -> int:
+    """Text characters / 4 plus the image estimate, over every message."""
+    chars, images = 0, 0
+    for msg in body.get("messages", []):
+        content = msg.get("content")
+        parts = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        for p in parts:
+            if p.get("type") == "image_url":
+                images += _image_tokens(p["image_url"]["url"])
+            else:
+                chars += len(p.get("text") or "")
+    schema = (body.get("response_format") or {}).get("json_schema")
+    chars += len(json.dumps(schema)) if schema else 0
+    return -(-chars // 4) + images
 
 
 def _send(h: BaseHTTPRequestHandler, code: int, payload: dict[str, Any],
@@ -216,8 +313,14 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description="scripted OpenAI-compatible server on 127.0.0.1")
     ap.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
+    ap.add_argument("--estimate-usage", action="store_true",
+                    help="report usage estimated from request and answer (not fixed numbers)")
+    ap.add_argument("--words", default="", metavar="SECTION=N,...",
+                    help="words per answer text by section (e.g. dense=70,shortprompt=55)")
     args = ap.parse_args()
-    server = ScriptedLLMServer(delay=args.delay, record_bodies=False).start()
+    words = {k: int(v) for k, v in (p.split("=") for p in args.words.split(",") if p)}
+    server = ScriptedLLMServer(delay=args.delay, record_bodies=False,
+                               estimate_usage=args.estimate_usage, section_words=words).start()
     print(server.url, flush=True)
     try:
         sys.stdin.read()  # returns when the parent closes our stdin (or exits)

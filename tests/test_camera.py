@@ -9,7 +9,11 @@ from camera_renders import render_clip
 
 from any2capins.conditions.camera import geometry as geo
 from any2capins.conditions.camera.estimate import Estimate, estimate_camera
-from any2capins.conditions.camera.export import parse_realestate10k, realestate10k_text
+from any2capins.conditions.camera.export import (
+    parse_header,
+    parse_realestate10k,
+    realestate10k_text,
+)
 from any2capins.conditions.camera.stage import to_record
 from any2capins.config.camera import CameraConfig
 from any2capins.models.clips import ClipRecord
@@ -75,6 +79,9 @@ def test_static_clip_is_static(solved):
     assert all(np.allclose(p, np.column_stack([np.eye(3), np.zeros(3)])) for p in est.poses)
     assert _labels(est) == ["static"]
     assert est.description == "The camera remains static."
+    # identity poses are assumed, not measured: the record says so
+    assert est.registered == [False] * len(est.poses) and est.num_registered == 0
+    assert (est.measured, est.focal_source) == ("none", "prior")
 
 
 def test_dolly_in_is_labelled_dolly_in(solved):
@@ -127,6 +134,8 @@ def test_record_rescales_intrinsics_and_exports_realestate10k(solved):
     rec = to_record(_clip(640, 480), indices=list(range(n)), times=render.timestamps,
                     source_size=(640, 480), est=est, seconds=1.0)
     assert rec.num_registered == n and len(rec.frames) == n
+    assert (rec.measured, rec.focal_source) == ("full", "sfm")
+    assert all(f.registered and f.measured == "pose" for f in rec.frames)
     assert rec.frames[0].fx == pytest.approx(2 * est.K[0, 0])
     assert rec.frames[0].cx == pytest.approx(2 * est.K[0, 2])
     rows = parse_realestate10k(realestate10k_text(rec))
@@ -136,7 +145,9 @@ def test_record_rescales_intrinsics_and_exports_realestate10k(solved):
     assert intr == pytest.approx([est.K[0, 0] / 320, est.K[1, 1] / 240, est.K[0, 2] / 320,
                                   est.K[1, 2] / 240], rel=1e-6)
     np.testing.assert_allclose(np.reshape(ext, (3, 4)), est.poses[3], atol=1e-6)
-    assert realestate10k_text(rec).splitlines()[0] == rec.uri
+    assert realestate10k_text(rec).splitlines()[0].startswith(rec.uri + " ")
+    assert parse_header(realestate10k_text(rec)) == {
+        "status": "ok", "measured": "full", "focal": "sfm", "unmeasured_frames": "0"}
 
 
 def test_failed_record_has_no_frames_and_exports_header_only():
@@ -176,10 +187,34 @@ def test_sfm_failure_falls_back_to_homographies_only_for_small_motion(monkeypatc
     small = estimate_camera(list(render.frames), render.timestamps,
                             CFG.model_copy(update={"fallback_motion": 1.0}))
     assert small.status == "rotation_only"
-    assert small.reason.startswith("sfm: COLMAP built no model; small motion")
+    assert small.reason.startswith("sfm: COLMAP built no model, and the background motion")
+    assert "planar" not in small.reason  # the trigger is the small motion, not planarity
+    assert small.measured == "rotation" and small.frame_measured == ["rotation"] * 6
     assert len(small.poses) == 6 and all(np.allclose(p[:, 3], 0) for p in small.poses)
     # the image moves left as under a right pan: that is what homographies can say
     assert _labels(small) == ["pan right"]
     large = estimate_camera(list(render.frames), render.timestamps,
                             CFG.model_copy(update={"fallback_motion": 0.01}))
     assert large.status == "failed" and large.reason == "sfm: COLMAP built no model"
+
+
+def test_rotation_only_record_says_translation_was_not_measured(solved):
+    render, est = solved["pan"]
+    n = len(render.frames)
+    rec = to_record(_clip(), indices=list(range(n)), times=render.timestamps,
+                    source_size=(320, 240), est=est, seconds=1.0)
+    assert (rec.status, rec.measured, rec.focal_source) == ("rotation_only", "rotation",
+                                                           "homographies")
+    assert all(f.measured == "rotation" and f.registered for f in rec.frames)
+    head = parse_header(realestate10k_text(rec))
+    assert (head["status"], head["measured"]) == ("rotation_only", "rotation")
+
+
+def test_static_record_has_no_registered_frame(solved):
+    render, est = solved["static"]
+    n = len(render.frames)
+    rec = to_record(_clip(), indices=list(range(n)), times=render.timestamps,
+                    source_size=(320, 240), est=est, seconds=1.0)
+    assert rec.num_registered == 0 and rec.focal_source == "prior"
+    assert not any(f.registered for f in rec.frames)
+    assert parse_header(realestate10k_text(rec))["unmeasured_frames"] == str(n)

@@ -8,25 +8,41 @@ from pathlib import Path
 import numpy as np
 import pytest
 from camera_renders import render_clip, write_video
-from conditions_helpers import probe_clip, write_clips
+from conditions_helpers import write_clips
 
 from any2capins.cli import main as cli_main
-from any2capins.conditions.camera.export import parse_realestate10k, realestate10k_text
+from any2capins.conditions.camera.export import (
+    parse_header,
+    parse_realestate10k,
+    realestate10k_text,
+)
 from any2capins.conditions.camera.geometry import rotvec
 from any2capins.conditions.camera.stage import CameraStage
 from any2capins.conditions.registry import build_stage
 from any2capins.config import load_config
+from any2capins.config.ingest import IngestConfig
+from any2capins.ingest.stage import ProbeStage
 from any2capins.io.shards import ShardStore
 from any2capins.models.camera import CameraRecord
+from any2capins.models.clips import ClipRecord, SourceRecord
 from any2capins.runtime import ShardTask, run_stage
+
+
+def _probe(path: Path, index: int) -> ClipRecord:
+    """Each synthetic file as one clip: these renders are 6 fps, where a textured pan can read
+    as a cut to the shot detector, and shots are not what this test is about."""
+    (rows,) = ProbeStage(IngestConfig(shots={"detect": False})).process_batch(
+        [SourceRecord(uri=str(path), index=index)])
+    if not isinstance(rows[0], ClipRecord):
+        raise RuntimeError(f"probe failed for {path}: {rows[0]}")
+    return rows[0]
 
 
 def _run_folder(tmp: Path, kind: str) -> tuple[Path, list[str]]:
     src = tmp / "src"
     src.mkdir()
-    clips = [probe_clip(Path(write_video(render_clip(kind, n=12), str(src / f"{kind}.avi"))), 0),
-             probe_clip(Path(write_video(render_clip("static", n=2), str(src / "short.avi"))),
-                        1)]
+    clips = [_probe(Path(write_video(render_clip(kind, n=12), str(src / f"{kind}.avi"))), 0),
+             _probe(Path(write_video(render_clip("static", n=2), str(src / "short.avi"))), 1)]
     broken = src / "broken.avi"
     broken.write_bytes(b"not a video\n" * 40)
     clips.append(clips[0].model_copy(update={"clip_id": "b" * 16, "uri": str(broken)}))
@@ -64,16 +80,24 @@ def test_camera_stage_local_executor(tmp_path):
     total = np.degrees(np.linalg.norm(rotvec(np.reshape(main.frames[-1].cam_from_world,
                                                         (3, 4))[:, :3])))
     assert abs(total - 20.0) <= 2.0
-    # RealEstate10K text files: the failed (too short) clip only with --include-failed
+    # RealEstate10K text files: only measured (ok) clips by default; the pan's rotations
+    # (zero translation) with --include-unmeasured, the failed (too short) clip with
+    # --include-failed; the first line says what each file holds
     out = tmp_path / "txt"
     assert cli_main(["camera-txt", "--run", str(run), "--out", str(out)]) == 0
+    assert not out.exists() or list(out.iterdir()) == []
+    assert cli_main(["camera-txt", "--run", str(run), "--out", str(out),
+                     "--include-unmeasured"]) == 0
     assert sorted(p.stem for p in out.iterdir()) == [ids[0]]
-    rows = parse_realestate10k((out / f"{ids[0]}.txt").read_text())
+    text = (out / f"{ids[0]}.txt").read_text()
+    assert parse_header(text)["measured"] == "rotation"
+    rows = parse_realestate10k(text)
     assert len(rows) == 8 and rows[0][2] == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]
     assert cli_main(["camera-txt", "--run", str(run), "--out", str(out),
                      "--include-failed"]) == 0
     assert (out / f"{ids[1]}.txt").read_text().splitlines() == [
-        str(tmp_path / "src" / "short.avi")]
+        f"{tmp_path / 'src' / 'short.avi'} status=failed measured=none focal=prior "
+        "unmeasured_frames=0"]
 
 
 @pytest.mark.ray

@@ -13,7 +13,7 @@ from PIL import Image
 
 from any2capins.cli import main
 from any2capins.conditions.sheet import camera_panel, load_clip, render_sheet
-from any2capins.config.camera import SheetConfig
+from any2capins.config.sheet import SheetConfig
 from any2capins.errors import InputError
 from any2capins.io.shards import ShardStore
 from any2capins.models.clips import ClipRecord
@@ -116,3 +116,44 @@ def test_sheet_draws_a_translating_camera_path(tmp_path):
     gone = clip.model_copy(update={"uri": str(tmp_path / "missing.webm")})
     write_clips(run, [[gone]])
     assert _png(render_sheet(str(run), clip.clip_id, SheetConfig(thumb_height=80))).std() > 20
+
+
+@pytest.mark.parametrize("n", [1, 2, 6])
+def test_sheet_of_a_tiny_clip(tmp_path, n):
+    """1 to 6 frames: the grid keeps room for the camera panel and the crops (this raised
+    'IndexError: GridSpec slice' for 1-2 frames)."""
+    from conditions_helpers import probe_clip
+
+    from any2capins.conditions.sheet import ClipConditions, render
+    from any2capins.io.frames import SampledFrames
+
+    clip = probe_clip(Path(__file__).resolve().parent / "data/videos/h264_1frame.mp4")
+    frames = SampledFrames(list(range(n)), [k / 10 for k in range(n)],
+                           np.full((n, 32, 48, 3), 200, np.uint8), (clip.width, clip.height))
+    img = _png(render(ClipConditions(clip, 0), SheetConfig(thumb_height=40), frames))
+    assert img.shape[0] > 100 and img.std() > 5
+    note = _png(render(ClipConditions(clip, 0), SheetConfig(thumb_height=40), "decoder said no"))
+    assert note.shape[0] > 100
+
+
+def test_extract_sheet_problem_is_counted_not_raised(tmp_path, capsys, monkeypatch):
+    """A sheet that cannot be drawn is a logged, counted problem: extract exits 0 and a rerun
+    says the same, without a traceback."""
+    import any2capins.conditions.sheet as sheet
+
+    run = make_run(tmp_path, bad=False, names=("people_selfie_1s.mp4",))
+
+    def broken(*args, **kwargs):
+        raise IndexError("GridSpec slice would result in no space allocated for subplot")
+
+    monkeypatch.setattr(sheet, "render", broken)
+    args = ["extract", "--run", str(run), "--stages", "depth",
+            *(f"--set={o}" for o in [*tiny_overrides(), "runtime.executor=local",
+                                     "sheet.during_extract=true"])]
+    for _ in range(2):
+        assert main(args) == 0
+        out = capsys.readouterr()
+        assert "1 could not be drawn" in out.out and "Traceback" not in out.err
+    monkeypatch.undo()
+    assert main(args) == 0  # the missing sheet is drawn by the next run
+    assert "sheets: 1 written" in capsys.readouterr().out

@@ -115,6 +115,68 @@ def test_missing_key_fails_at_start(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
     build_run(str(tmp_path), CAMERA_ONLY)
     rc = main(["shortprompts", "--run", str(tmp_path), "--set",
-               "shortprompts.llm.api_key_env=NO_SUCH_KEY_VAR"])
+               "shortprompts.llm.api_key_env=NO_SUCH_KEY_VAR", "--set",
+               "shortprompts.llm.base_url=http://127.0.0.1:9/v1"])
     assert rc == 2
     assert not (tmp_path / "shortprompts").exists()
+
+
+def cli(run_dir: Path, *overrides: str, force: bool = False) -> int:
+    from any2capins.cli import main
+
+    args = ["shortprompts", "--run", str(run_dir), "--set", "runtime.executor=local",
+            "--set", "runtime.progress=false", "--set", "runtime.max_item_retries=0"]
+    for item in ("shortprompts.backend=openai", "shortprompts.llm.api_key_env=A2C_SP_KEY",
+                 "shortprompts.llm.backoff_s=0.01", *overrides):
+        args += ["--set", item]
+    return main([*args, "--force"] if force else args)
+
+
+def test_no_default_endpoint_and_a_dead_server_exit_2(tmp_path: Path, server, capsys) -> None:
+    from test_captions_llm import dead_url
+
+    build_run(str(tmp_path), CAMERA_ONLY)
+    assert cli(tmp_path) == 2
+    assert "shortprompts.llm.base_url is not set" in capsys.readouterr().err
+    url = dead_url()
+    assert cli(tmp_path, f"shortprompts.llm.base_url={url}", "shortprompts.llm.model=m7") == 2
+    err = capsys.readouterr().err
+    assert url in err and "m7" in err and "unreachable" in err
+    assert not (tmp_path / "shortprompts").exists() and server.count() == 0
+
+
+def test_empty_prompt_is_reasked_then_an_error_row_never_cached(tmp_path: Path, server,
+                                                                capsys) -> None:
+    import json
+
+    build_run(str(tmp_path), CAMERA_ONLY)
+    server.queue("shortprompt", "empty")
+    assert cli(tmp_path, f"shortprompts.llm.base_url={server.url}") == 0
+    (row,) = ShardStore(str(tmp_path)).read_all("shortprompts", ShortPromptRecord)
+    assert row.retries == ["reask:EmptyAnswer"] and row.words >= 5
+    assert "at least 5 words" in server.requests[1].body["messages"][-1]["content"]
+    assert "this run: 200+40 tokens, 2 requests, 0 cached; reask:EmptyAnswer 1" in \
+        capsys.readouterr().out
+    server.requests.clear()
+    server.queue("shortprompt", "blank", "blank", "blank")
+    assert cli(tmp_path, f"shortprompts.llm.base_url={server.url}",
+               "shortprompts.llm.max_reasks=2", "shortprompts.llm.temperature=0.9") == 0
+    (err,) = ShardStore(str(tmp_path)).read_errors("shortprompts")
+    detail = json.loads(err.detail)
+    assert err.error_class == "EmptyAnswer" and json.loads(detail["raw_completion"]) == {
+        "prompt": "   "}
+    assert detail["retries"] == ["reask:EmptyAnswer"] * 2
+    cached = [json.loads(line)["v"]["prompt"] for p in (tmp_path / "shortprompts" / "_cache")
+              .rglob("*.jsonl") for line in p.read_text().splitlines()]
+    assert len(cached) == 1 and all(len(c.split()) >= 5 for c in cached)
+
+
+def test_server_rejecting_json_schema_falls_back_to_json_text(tmp_path: Path, server) -> None:
+    build_run(str(tmp_path), SPECS)
+    server.reject_json_schema = True
+    summary = run(tmp_path, server)
+    rows = ShardStore(str(tmp_path)).read_all("shortprompts", ShortPromptRecord)
+    assert summary.errors == 0 and len(rows) == 17
+    assert {r.structured_output for r in rows} == {"json_text"}
+    answered = [r for r in server.requests if r.behaviour != "reject_schema"]
+    assert all("```json" in r.body["messages"][0]["content"] for r in answered)

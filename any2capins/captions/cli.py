@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-SETTINGS = "captions/settings.json"  # what the last complete run's sections depend on
+
+def check_server(llm, setting: str) -> None:
+    """Key, base_url and (unless llm.preflight is off) one cheap request to the server, before
+    any work: a problem stops the command with one line naming URL and model (exit 2)."""
+    from any2capins.llm.client import read_api_key, require_base_url
+    from any2capins.llm.preflight import preflight
+
+    require_base_url(llm, setting)
+    read_api_key(llm.api_key_env, f"{setting}.api_key_env")  # workers read it themselves
+    if llm.preflight:
+        preflight(llm, setting)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -25,38 +35,36 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 def run(args: argparse.Namespace) -> int:
     from any2capins.captions.merge import MergeStage, write_miradata_csv
-    from any2capins.captions.usage import usage_lines, usage_report
-    from any2capins.captions.writers import SectionsStage, read_api_key
+    from any2capins.captions.usage import run_events, usage_lines, usage_report
+    from any2capins.captions.writers import SectionsStage
     from any2capins.config import load_config
     from any2capins.errors import InputError
     from any2capins.io.shards import ShardStore
+    from any2capins.models.common import utc_now
     from any2capins.runlog import RunContext
     from any2capins.runtime import ShardTask, run_stage
 
     config = load_config(args.config, args.overrides)
     if args.backend:
         config.captions.backend = args.backend
-    if config.captions.backend == "openai":
-        read_api_key(config.captions.llm.api_key_env)  # fail early; workers read it themselves
     store = ShardStore(args.run)
     indices = store.shard_indices("clips")
     if not indices:
         raise InputError(f"{args.run}: no clips/ shards; run `any2capins ingest` first")
+    if config.captions.backend == "openai":
+        check_server(config.captions.llm, "captions.llm")
     ctx = RunContext(args.run, "captions", config)
     sizes = {d.shard: d.output_rows for d in store.done_records("ingest")}
     stage = SectionsStage(config.captions, args.run)
     tasks = [ShardTask(index=i, input_dir="clips") for i in indices]
-    settings = stage.settings()
-    changed = (bool(store.done_records(stage.name)) and not args.force
-               and (store.read_json(SETTINGS) if store.exists(SETTINGS) else None) != settings)
-    if changed:
-        print("captions: backend, prompts or sampling changed since the last run: redoing all "
-              "shards (unchanged calls come from the cache)")
-    summary = run_stage(stage, tasks, args.run, config.runtime, force=args.force or changed,
-                        sizes=sizes)
+    # a shard written under other settings (backend, prompts, sampling) or from other condition
+    # rows is redone by the runner (the stage's fingerprint and upstream); unchanged calls come
+    # from the cache, and an interrupted run resumes with the shards it had not finished
+    started = utc_now()
+    summary = run_stage(stage, tasks, args.run, config.runtime, force=args.force, sizes=sizes)
     ctx.add_summary(summary)
-    if not summary.shards_failed:
-        store.write_json(SETTINGS, settings)
+    events = run_events(store, started)
+    ctx.add_summary({"stage": "captions-llm", **events, "usage": events["usage"].model_dump()})
     # merge is cheap and pure Python: always redone in-process, so it tracks the sections
     local = config.runtime.model_copy(update={"executor": "local", "progress": False})
     merge_tasks = [ShardTask(index=i, input_dir="captions/sections")
@@ -64,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
     merged = run_stage(MergeStage(config.captions), merge_tasks, args.run, local, force=True)
     ctx.add_summary(merged)
     write_miradata_csv(store)
-    report = usage_report(store, summary.usage, config.captions.price,
+    report = usage_report(store, events["usage"], config.captions.price,
                           config.captions.llm.model if config.captions.backend == "openai"
-                          else None)
+                          else None, events)
     store.write_json("captions/usage.json", report)
     ctx.finish()
     print(summary.line())

@@ -26,15 +26,16 @@ import numpy as np
 
 from any2capins.captions.digest import ConditionReader, build_digest
 from any2capins.captions.rules import rules_sections
-from any2capins.captions.schemas import SECTION_MODELS, response_format, strict_schema
+from any2capins.captions.schemas import SECTION_MODELS
 from any2capins.config.captions import CaptionsConfig, ImagesConfig
 from any2capins.errors import DecodeError
 from any2capins.io import fs
 from any2capins.io.shards import ShardStore
-from any2capins.llm.cache import CallCache, cache_key
+from any2capins.llm.cache import ShardCache, cache_key
 from any2capins.llm.client import (
     NO_KEY,
     CallOutcome,
+    LLMSession,
     call_structured,
     make_client,
     read_api_key,
@@ -122,20 +123,26 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         self._usage = TokenUsage()
         self._api_key: str | None = None
 
-    def settings(self) -> dict[str, Any]:
-        """What the section texts depend on (not concurrency, timeouts or retries). When it
-        changes between runs, the command redoes every shard; unchanged calls hit the cache."""
+    def fingerprint(self) -> dict[str, Any]:
+        """What the section texts depend on (not concurrency, timeouts or retries). A done
+        shard written under other settings is redone by the runner; unchanged calls hit the
+        cache, so only what changed is paid for."""
         cfg = self.config
         out: dict[str, Any] = {"backend": cfg.backend, "sections": cfg.sections,
                                "images": cfg.images.model_dump(exclude={"decode_threads"})}
         if cfg.backend == "openai":
             out |= {"prompts": {s: p.tag for s, p in self.prompts.items()},
-                    "params": request_params(cfg.llm), "mode": cfg.llm.structured_output}
+                    "params": request_params(cfg.llm), "mode": cfg.llm.structured_output,
+                    "min_answer_words": cfg.min_answer_words}
         return out
+
+    def upstream(self) -> list[str]:
+        """The condition stages whose rows feed the digest (prompts and checks)."""
+        return ["depth", "pose", "camera", "refs"]
 
     def setup(self) -> None:
         self.reader = ConditionReader(self.run_dir)
-        self.cache = CallCache(self.cache_root)
+        self.cache = ShardCache(self.cache_root)
         self.tmp = str(Path(tempfile.gettempdir()) / "any2capins-cache")
         if self.config.backend == "openai":
             self._api_key = read_api_key(self.config.llm.api_key_env)
@@ -150,24 +157,36 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         return state
 
     def take_usage(self) -> TokenUsage | None:
+        """What this worker sent since the last call (requests and tokens of every attempt;
+        cache hits only as `cached_calls`)."""
         usage, self._usage = self._usage, TokenUsage()
         return usage
 
+    def begin_shard(self, index: int, run_dir: str) -> None:
+        if self.config.backend == "openai":
+            n = self.cache.open(index)
+            log.info("captions: shard %d: %d cached answer(s)", index, n)
+
     def process_batch(self, batch: Sequence[ClipRecord]) -> list[ClipSections | Failure]:
-        return asyncio.run(self._batch(batch))
+        try:
+            return asyncio.run(self._batch(batch))
+        finally:
+            if self.config.backend == "openai":
+                self.cache.flush()  # this batch's answers survive a crash of the next one
 
     async def _batch(self, batch: Sequence[ClipRecord]) -> list[ClipSections | Failure]:
-        client = None
+        session = None
         if self.config.backend == "openai":
-            client = make_client(self.config.llm, self._api_key or NO_KEY)
+            client = make_client(self.config.llm, self._api_key or NO_KEY, "captions.llm")
+            session = LLMSession(client, self.config.llm, "captions")
         calls = asyncio.Semaphore(self.config.llm.max_concurrency)
         decode = asyncio.Semaphore(self.config.images.decode_threads)  # decoding: threads
         try:
             return list(await asyncio.gather(
-                *(self._clip(c, client, calls, decode) for c in batch)))
+                *(self._clip(c, session, calls, decode) for c in batch)))
         finally:
-            if client is not None:
-                await client.close()
+            if session is not None:
+                await session.close()
 
     def _prepare(self, clip: ClipRecord) -> Prepared:
         from any2capins.io.frames import sample_frames
@@ -185,7 +204,7 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
                               "by side, left to right (best first)")
         return Prepared(digest, frames, crops, values)
 
-    async def _clip(self, clip: ClipRecord, client: Any, calls: asyncio.Semaphore,
+    async def _clip(self, clip: ClipRecord, session: LLMSession | None, calls: asyncio.Semaphore,
                     decode: asyncio.Semaphore) -> ClipSections | Failure:
         try:
             async with decode:
@@ -197,11 +216,11 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         except Exception as exc:  # noqa: BLE001 - one clip's bad inputs must not fail the batch
             return Failure.from_exception(exc)
         wanted = [s for s in SECTIONS if s in self.config.sections]
-        if client is None:
+        if session is None:
             results: dict[str, SectionResult | CallOutcome] = dict(
                 rules_sections(prep.digest, wanted))
         else:
-            done = await asyncio.gather(*(self._section(s, prep, client, calls) for s in wanted))
+            done = await asyncio.gather(*(self._section(s, prep, session, calls) for s in wanted))
             results = dict(zip(wanted, done, strict=True))
         return self._assemble(clip, prep.digest, results)
 
@@ -210,7 +229,8 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         usage = TokenUsage()
         for r in results.values():
             usage = usage + r.usage
-        self._usage = self._usage + usage
+        if self.config.backend != "openai":
+            self._usage = self._usage + usage  # (LLM sections count their own, in _section)
         failed = {s: r for s, r in results.items() if isinstance(r, CallOutcome)}
         if failed:
             return _failure(failed, results)
@@ -220,46 +240,57 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
                             model=self.config.llm.model if self.config.backend == "openai"
                             else None, sections=sections, digest=digest, usage=usage)
 
-    async def _section(self, section: str, prep: Prepared, client: Any,
+    def _useless(self, data: Any) -> str | None:
+        """Why a validated answer is still useless (too few words), or None."""
+        n = len(str(getattr(data, "caption", "") or "").split())
+        need = self.config.min_answer_words
+        return (f"the caption has {n} word(s); write at least {need} words of description"
+                if n < need else None)
+
+    async def _section(self, section: str, prep: Prepared, session: LLMSession,
                        calls: asyncio.Semaphore) -> SectionResult | CallOutcome:
         cfg, prompt = self.config.llm, self.prompts[section]
         model = SECTION_MODELS[section]
-        text_mode = cfg.structured_output == "json_text"
         images = prep.images_for(section)
-        messages = render(prompt, prep.values, images, strict_schema(model) if text_mode else None)
+        messages = render(prompt, prep.values, images)
         key = cache_key({"model": cfg.model, "section": section, "prompt": prompt.tag,
                          "messages": messages, "params": request_params(cfg),
                          "mode": cfg.structured_output})
-        hit = await asyncio.to_thread(self.cache.get, key)
-        if hit is not None:
+        hit = self.cache.get(key)
+        if hit is not None and len(str(hit.get("text", "")).split()) >= \
+                self.config.min_answer_words:
+            self._usage = self._usage + TokenUsage(cached_calls=1)
             return SectionResult(section=section, status="ok", text=hit["text"],
                                  data_json=hit["data_json"], source="openai",
                                  prompt_version=prompt.tag, cache_key=key, cached=True,
-                                 usage=TokenUsage(cached_calls=1))
+                                 usage=TokenUsage(**hit.get("usage", {})),
+                                 structured_output=hit.get("mode"))
         api_messages = to_api(messages, {i.sha: i for i in images})
         async with calls:
-            out = await call_structured(client, cfg, api_messages,
-                                        None if text_mode else response_format(section), model)
+            out = await call_structured(session, api_messages, model, section, self._useless)
+        self._usage = self._usage + out.usage
         if out.data is None:
             return out
         text = " ".join(str(out.data.caption).split())
         data_json = out.data.model_dump_json()
-        await asyncio.to_thread(self.cache.put, key, {
-            "text": text, "data_json": data_json, "prompt_version": prompt.tag,
-            "model": cfg.model, "usage": out.usage.model_dump()})
+        self.cache.put(key, {"text": text, "data_json": data_json, "prompt_version": prompt.tag,
+                             "model": cfg.model, "mode": out.mode,
+                             "usage": out.usage.model_dump()})
         return SectionResult(section=section, status="ok", text=text, data_json=data_json,
                              source="openai", prompt_version=prompt.tag, cache_key=key,
-                             attempts=out.attempts, usage=out.usage)
+                             attempts=out.attempts, usage=out.usage,
+                             structured_output=out.mode, retries=out.retries)
 
 
 def _failure(failed: dict[str, CallOutcome],
              results: dict[str, SectionResult | CallOutcome]) -> Failure:
     """The error row of a clip with failed sections; detail = per-section JSON record."""
     detail = {s: ({"status": "failed", "error_class": r.error_class, "message": r.message,
-                   "raw_completion": r.raw, "attempts": r.attempts, "usage": r.usage.model_dump()}
+                   "raw_completion": r.raw, "attempts": r.attempts, "usage": r.usage.model_dump(),
+                   "retries": r.retries, "structured_output": r.mode}
                   if isinstance(r, CallOutcome) else
                   {"status": r.status, "cached": r.cached, "attempts": r.attempts,
-                   "usage": r.usage.model_dump()})
+                   "usage": r.usage.model_dump(), "retries": r.retries})
               for s, r in results.items()}
     first = next(iter(failed.values()))
     message = "; ".join(f"{s}: {r.error_class} after {r.attempts} attempt(s): {r.message}"

@@ -6,13 +6,14 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from any2capins.config.sampling import SamplingConfig
+from any2capins.config.sampling import DecodeSettings, SamplingConfig
 from any2capins.errors import ConfigError
 from any2capins.io import fs
-from any2capins.io.frames import SampledFrames, sample_frames
+from any2capins.io.frames import SampledFrames
 from any2capins.models.clips import ClipRecord
 
 TINY_MARKER = "any2capins_tiny.json"
@@ -25,25 +26,64 @@ def is_tiny(model: str | None) -> bool:
 
 
 def check_device(device: str, setting: str) -> str:
-    """The torch device for `device`; 'cuda' without a usable GPU is a start-up error."""
+    """The torch device for `device` ('cpu', 'cuda', 'cuda:N'), checked where the model runs
+    (a Ray worker's setup, not the driver): CUDA without a usable GPU here is a ConfigError
+    naming this host and what Ray gave the worker."""
+    import socket
+
     import torch
 
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"{setting}=cuda but no CUDA GPU is available here; set it to 'cpu'")
+    if not device.startswith("cuda"):
+        return device
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    where = f"on {socket.gethostname()}" + (
+        f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else "")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"{setting}={device} but no CUDA GPU is usable {where}; give the "
+                          "stage GPUs (resources.num_gpus) on GPU nodes, or set it to 'cpu'")
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ConfigError(f"{setting}={device} but only {torch.cuda.device_count()} GPU(s) are "
+                          f"visible {where}")
     return device
 
 
 def torch_dtype(name: str, device: str, setting: str) -> Any:
+    """The torch dtype for `name`; float16 and bfloat16 are used as asked on CUDA; float16 is
+    refused on CPU (most CPU kernels lack it), bfloat16 runs there (slowly on old CPUs)."""
     import torch
 
     dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[name]
-    if device == "cpu" and dtype is torch.float16:
+    if not device.startswith("cuda") and dtype is torch.float16:
         raise ConfigError(f"{setting}=float16 is not supported on CPU; use float32 or bfloat16")
     return dtype
 
 
+def check_model_path(model: str | None, setting: str) -> None:
+    """A setting that names a path (./x, /x, ~/x, a/b/c; not a URL) must exist: ConfigError
+    "depth.model: folder ./x does not exist" rather than the hub client's complaint about the
+    characters of a repo id. Hub ids (org/name) and URLs pass unchecked."""
+    if not model or "://" in model:
+        return
+    looks_local = model.startswith((".", "/", "~")) or model.count("/") > 1
+    if looks_local and not Path(model).expanduser().exists():
+        raise ConfigError(f"{setting}: folder {model} does not exist")
+
+
+def check_model_paths(section: Any, prefix: str) -> None:
+    """check_model_path for every `model`, `config` and `checkpoint` string of a stage's
+    settings (nested sections included), before any worker starts."""
+    for name in type(section).model_fields:
+        value = getattr(section, name)
+        if hasattr(type(value), "model_fields"):
+            check_model_paths(value, f"{prefix}.{name}")
+        elif name in ("model", "config", "checkpoint") and isinstance(value, str):
+            check_model_path(value, f"{prefix}.{name}")
+
+
 def load_pretrained(loader: Any, model: str, setting: str, **kwargs: Any) -> Any:
     """`loader.from_pretrained(model)`, turning any failure into a ConfigError naming `setting`."""
+    check_model_path(model, setting)
     try:
         return loader.from_pretrained(model, **kwargs)
     except Exception as exc:  # noqa: BLE001 - hub, file and format errors all mean "fix the setting"
@@ -65,14 +105,36 @@ class ModelStageMixin:
                 f.write(f"{os.getpid()} {what} {time.time():.3f}\n")
 
 
-def decode_clip(clip: ClipRecord, sampling: SamplingConfig) -> SampledFrames:
-    """Sample frames of `clip` with the stage's sampling settings (DecodeError on failure)."""
+def decode_clip(clip: ClipRecord, sampling: SamplingConfig,
+                settings: DecodeSettings | None = None) -> SampledFrames:
+    """Sample frames of `clip` with the stage's sampling settings: one request through the
+    one sampler (DecodeError on failure). Used when a stage runs on its own."""
+    from any2capins.io.frames import decode_plan
+
     path = fs.local_copy(clip.uri, CACHE_DIR)
-    return sample_frames(
-        path, fps=sampling.fps, count=None if sampling.fps else sampling.count,
-        max_frames=sampling.max_frames, max_side=sampling.max_side, meta=clip,
-        backend=sampling.backend, num_threads=sampling.threads,
-    )
+    return decode_plan(path, clip, {"frames": sampling.request()}, settings=settings)["frames"]
+
+
+def stage_frames(stage: Any, clip: ClipRecord, request: str,
+                 decode: Callable[[], SampledFrames]) -> tuple[SampledFrames, dict[str, Any]]:
+    """The frames of `request` for `clip` and the decode fields of its record: taken from
+    extract's one decode pass when the shard came with a frame plan (`ShardFrames` context),
+    else decoded by `decode()` (a stage run on its own). DecodeError when the clip does not
+    decode."""
+    from any2capins.conditions.plan import ShardFrames
+
+    ctx = getattr(stage, "shard_context", None)
+    if isinstance(ctx, ShardFrames) and ctx.has(clip.clip_id):
+        sampled = ctx.frames(clip.clip_id, request)
+        seconds = ctx.plan(clip.clip_id).seconds
+    else:
+        t0 = time.perf_counter()
+        sampled = decode()
+        seconds = time.perf_counter() - t0
+    info = {"frames_requested": int(sampled.requested or len(sampled.indices)),
+            "decode_warnings": [str(w)[:300] for w in sampled.warnings][:50],
+            "decode_seconds": round(seconds, 4)}
+    return sampled, info
 
 
 def display_scale(frames: SampledFrames) -> tuple[float, float]:

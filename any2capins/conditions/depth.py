@@ -23,9 +23,10 @@ from any2capins.conditions.common import (
     decode_clip,
     is_tiny,
     load_pretrained,
+    stage_frames,
     torch_dtype,
 )
-from any2capins.config.conditions import DepthConfig
+from any2capins.config.depth import DepthConfig
 from any2capins.errors import DecodeError
 from any2capins.models.clips import ClipRecord
 from any2capins.models.conditions import DepthRecord, DepthStats
@@ -107,7 +108,8 @@ class DepthStage(ModelStageMixin, Stage[ClipRecord, DepthRecord]):
     def _one(self, clip: ClipRecord) -> DepthRecord | Failure:
         t0 = time.perf_counter()
         try:
-            sampled = decode_clip(clip, self.config.sampling)
+            sampled, info = stage_frames(self, clip, "depth",
+                                         lambda: decode_clip(clip, self.config.sampling))
         except DecodeError as exc:
             return Failure("DecodeError", str(exc))
         if not sampled.indices:
@@ -121,7 +123,7 @@ class DepthStage(ModelStageMixin, Stage[ClipRecord, DepthRecord]):
             timestamps=sampled.timestamps, seconds=round(time.perf_counter() - t0, 4),
             width=w, height=h, depth_png=[e[0] for e in encoded],
             scale_min=[e[1] for e in encoded], scale_max=[e[2] for e in encoded],
-            stats=depth_stats(maps),
+            stats=depth_stats(maps), **info,
         )
 
     def predict(self, frames: np.ndarray) -> list[np.ndarray]:

@@ -1,9 +1,18 @@
 """Object detection through transformers (`AutoModelForObjectDetection`, RT-DETR by default),
-shared by the pose stage (people) and the reference-crop stage (people and other classes)."""
+shared by the pose stage (people) and the reference-crop stage (people and other classes).
+
+One detector per worker process and settings (`shared_detector`): pose and refs running in
+one worker hold the same instance. During extract, the detections of a clip are computed
+once (`shared_detections`) and both stages filter them to the classes they keep.
+`ANY2CAPINS_DETECT_LOG=<file>` appends "<pid> <clip_id> <frames>" per detection pass (tests
+and benchmarks count passes with it).
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,3 +87,50 @@ class Detector:
         order = np.argsort(-scores[mask], kind="stable")[: self.config.max_detections]
         return FrameDetections(boxes[mask][order].astype(np.float32),
                                scores[mask][order].astype(np.float32), labels[mask][order])
+
+
+_DETECTORS: dict[tuple[str, str, str], Detector] = {}
+
+
+def shared_detector(config: DetectorConfig, device: str, dtype: Any, setting: str) -> Detector:
+    """The process's loaded Detector for these settings (loaded on first use)."""
+    key = (config.model_dump_json(), device, str(dtype))
+    if key not in _DETECTORS:
+        det = Detector(config, device, dtype, setting)
+        det.load()
+        _DETECTORS[key] = det
+    return _DETECTORS[key]
+
+
+def keep_only(det: FrameDetections, ids: Sequence[int] | None) -> FrameDetections:
+    """The detections whose label is in `ids` (all when None)."""
+    if ids is None:
+        return det
+    mask = np.isin(det.labels, list(ids))
+    return FrameDetections(det.boxes[mask], det.scores[mask], det.labels[mask])
+
+
+def run_detector(detector: Detector, clip_id: str, frames: np.ndarray,
+                 keep: Sequence[int] | None) -> list[FrameDetections]:
+    """`detector.detect` on a clip's frames, logged to ANY2CAPINS_DETECT_LOG when set."""
+    dets = detector.detect(frames, keep=keep)
+    log = os.environ.get("ANY2CAPINS_DETECT_LOG")
+    if log:
+        with Path(log).open("a", encoding="utf-8") as f:
+            f.write(f"{os.getpid()} {clip_id} {len(frames)}\n")
+    return dets
+
+
+def shared_detections(context: Any, detector: Detector, clip_id: str, frames: np.ndarray,
+                      own_keep: Sequence[int] | None) -> list[FrameDetections]:
+    """Detections of a clip's frames: computed once per clip and kept in the extract shard
+    context (`ShardFrames.detections`) when it says pose and refs share them (its
+    `detect_labels`: the union of the classes both keep, None = all); else run for this stage
+    alone with its own classes. Callers filter to their own classes with `keep_only`."""
+    shared = getattr(context, "detect_labels", False)
+    if shared is False or not hasattr(context, "detections"):
+        return run_detector(detector, clip_id, frames, own_keep)
+    if clip_id not in context.detections:
+        keep = None if shared is None else detector.label_ids(shared, "detector labels")
+        context.detections[clip_id] = run_detector(detector, clip_id, frames, keep)
+    return context.detections[clip_id]

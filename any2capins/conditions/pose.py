@@ -19,12 +19,18 @@ from any2capins.conditions.common import (
     decode_clip,
     display_scale,
     is_tiny,
+    stage_frames,
     torch_dtype,
 )
-from any2capins.conditions.detect import Detector
+from any2capins.conditions.detect import (
+    Detector,
+    keep_only,
+    shared_detections,
+    shared_detector,
+)
 from any2capins.conditions.pose_backends import PoseBackend, make_backend
 from any2capins.conditions.tracking import FrameDetections, Track, track
-from any2capins.config.conditions import PoseConfig
+from any2capins.config.pose import PoseConfig
 from any2capins.errors import DecodeError
 from any2capins.models.clips import ClipRecord
 from any2capins.models.conditions import PoseRecord, PoseTrack
@@ -81,8 +87,7 @@ class PoseStage(ModelStageMixin, Stage[ClipRecord, PoseRecord]):
         cfg = self.config
         device = check_device(cfg.device, "pose.device")
         dtype = torch_dtype(cfg.dtype, cfg.device, "pose.dtype")
-        self.detector = Detector(cfg.detector, device, dtype, "pose.detector.model")
-        self.detector.load()
+        self.detector = shared_detector(cfg.detector, device, dtype, "pose.detector.model")
         self.person_ids = self.detector.label_ids([cfg.person_label], "pose.person_label")
         self.backend = make_backend(cfg, device, dtype)
         self.backend.load()
@@ -94,10 +99,13 @@ class PoseStage(ModelStageMixin, Stage[ClipRecord, PoseRecord]):
     def _one(self, clip: ClipRecord) -> PoseRecord | Failure:
         t0 = time.perf_counter()
         try:
-            sampled = decode_clip(clip, self.config.sampling)
+            sampled, info = stage_frames(self, clip, "pose",
+                                         lambda: decode_clip(clip, self.config.sampling))
         except DecodeError as exc:
             return Failure("DecodeError", str(exc))
-        tracks, dets, kps = self.analyse(sampled.frames)
+        dets = shared_detections(self.shard_context, self.detector, clip.clip_id,
+                                 sampled.frames, self.person_ids)
+        tracks, dets, kps = self.analyse(sampled.frames, dets)
         k = len(self.backend.keypoint_names)
         scale = display_scale(sampled)
         n = len(sampled.indices)
@@ -110,12 +118,17 @@ class PoseStage(ModelStageMixin, Stage[ClipRecord, PoseRecord]):
             width=sampled.source_size[0], height=sampled.source_size[1],
             keypoint_names=list(self.backend.keypoint_names),
             tracks=[build_track(tr, dets, kps, n_frames=n, k=k, scale=scale) for tr in tracks],
+            **info,
         )
 
-    def analyse(self, frames: np.ndarray) -> tuple[list[Track], list[FrameDetections],
-                                                     dict[tuple[int, int], np.ndarray]]:
-        """Tracks, detections and keypoints {(frame, detection): [K, 3]} in frame pixels."""
-        dets = self.detector.detect(frames, keep=self.person_ids)
+    def analyse(
+        self, frames: np.ndarray, detections: Sequence[FrameDetections] | None = None,
+    ) -> tuple[list[Track], list[FrameDetections], dict[tuple[int, int], np.ndarray]]:
+        """Tracks, person detections and keypoints {(frame, detection): [K, 3]} in frame
+        pixels; `detections` (any classes) are computed here when not given."""
+        if detections is None:
+            detections = self.detector.detect(frames, keep=self.person_ids)
+        dets = [keep_only(d, self.person_ids) for d in detections]
         tc = self.config.tracker
         tracks = track(dets, iou_threshold=tc.iou_threshold, max_missed=tc.max_missed,
                        min_length=tc.min_length)

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from any2capins.conditions.common import load_pretrained
-from any2capins.config.conditions import PoseConfig
+from any2capins.config.pose import PoseConfig
 from any2capins.errors import ConfigError
 
 

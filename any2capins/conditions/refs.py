@@ -1,6 +1,8 @@
 """The reference-crop stage: subjects detected and tracked, the best crop of each track.
 
-Per clip: frames sampled with `refs.sampling`; subjects detected (classes from `refs.labels`,
+Per clip: frames sampled with `refs.sampling` (during `extract` with pose and the same detector
+settings: pose's frames and the detections shared with pose, see conditions/plan.py); subjects
+detected (classes from `refs.labels`,
 all by default) and tracked per class (`tracking.track`). For every observation of a track a
 crop quality is computed from size, sharpness (variance of the Laplacian), detection score and
 whether the box touches the frame border; the best observation becomes the track's crop, with
@@ -26,11 +28,17 @@ from any2capins.conditions.common import (
     decode_clip,
     display_scale,
     is_tiny,
+    stage_frames,
     torch_dtype,
 )
-from any2capins.conditions.detect import Detector
+from any2capins.conditions.detect import (
+    Detector,
+    keep_only,
+    shared_detections,
+    shared_detector,
+)
 from any2capins.conditions.tracking import FrameDetections, Track, track
-from any2capins.config.conditions import RefsConfig
+from any2capins.config.refs import RefsConfig
 from any2capins.errors import DecodeError
 from any2capins.io.frames import SampledFrames
 from any2capins.models.clips import ClipRecord
@@ -107,8 +115,7 @@ class RefsStage(ModelStageMixin, Stage[ClipRecord, RefsRecord]):
         cfg = self.config
         device = check_device(cfg.device, "refs.device")
         dtype = torch_dtype(cfg.dtype, cfg.device, "refs.dtype")
-        self.detector = Detector(cfg.detector, device, dtype, "refs.detector.model")
-        self.detector.load()
+        self.detector = shared_detector(cfg.detector, device, dtype, "refs.detector.model")
         self.keep = None if cfg.labels is None else self.detector.label_ids(cfg.labels,
                                                                             "refs.labels")
         self.note_load(f"refs:{cfg.detector.model}")
@@ -119,12 +126,15 @@ class RefsStage(ModelStageMixin, Stage[ClipRecord, RefsRecord]):
     def _one(self, clip: ClipRecord) -> RefsRecord | Failure:
         t0 = time.perf_counter()
         try:
-            sampled = decode_clip(clip, self.config.sampling)
+            sampled, info = stage_frames(self, clip, "refs",
+                                         lambda: decode_clip(clip, self.config.sampling))
         except DecodeError as exc:
             return Failure("DecodeError", str(exc))
         frames = sampled.frames
-        dets = [self._small_out(d, frames.shape[2], frames.shape[1])
-                for d in self.detector.detect(frames, keep=self.keep)]
+        found = shared_detections(self.shard_context, self.detector, clip.clip_id, frames,
+                                  self.keep)
+        dets = [self._small_out(keep_only(d, self.keep), frames.shape[2], frames.shape[1])
+                for d in found]
         tc = self.config.tracker
         tracks = track(dets, iou_threshold=tc.iou_threshold, max_missed=tc.max_missed,
                        min_length=tc.min_length)
@@ -139,7 +149,7 @@ class RefsStage(ModelStageMixin, Stage[ClipRecord, RefsRecord]):
             timestamps=sampled.timestamps, seconds=round(time.perf_counter() - t0, 4),
             width=sampled.source_size[0], height=sampled.source_size[1],
             crops=[c.crop for c in cands], stitched_jpeg=stitched,
-            stitched_track_ids=[c.crop.track_id for c in chosen],
+            stitched_track_ids=[c.crop.track_id for c in chosen], **info,
         )
 
     def _small_out(self, det: FrameDetections, w: int, h: int) -> FrameDetections:

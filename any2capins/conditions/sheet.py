@@ -13,21 +13,25 @@ where N is the clip's `clips/` shard) and is replaced by a short note when it is
 from __future__ import annotations
 
 import io
+import logging
 import textwrap
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from any2capins.config.camera import SheetConfig
+from any2capins.config.sheet import SheetConfig
 from any2capins.errors import InputError
 from any2capins.io import fs
 from any2capins.io.arrow import from_table
+from any2capins.io.frames import SampledFrames
 from any2capins.io.shards import ShardStore
 from any2capins.models.camera import CameraRecord
 from any2capins.models.clips import ClipRecord
 from any2capins.models.conditions import DepthRecord, PoseRecord, RefsRecord
 
+log = logging.getLogger(__name__)
 CONDITIONS = {"depth": DepthRecord, "pose": PoseRecord, "camera": CameraRecord,
               "refs": RefsRecord}
 # COCO-17 skeleton (keypoint index pairs), drawn when the pose model names 17 keypoints
@@ -45,28 +49,33 @@ class ClipConditions:
 
 def load_clip(run_dir: str, clip_id: str) -> ClipConditions:
     """The clip's row and every condition record that exists for it."""
-    import pyarrow.compute as pc
-
     store = ShardStore(run_dir)
     for index in store.shard_indices("clips"):
         clips = [c for c in store.read_shard("clips", index, ClipRecord) if c.clip_id == clip_id]
-        if not clips:
-            continue
-        out = ClipConditions(clips[0], index)
-        for name, model in CONDITIONS.items():
-            loc = store.data_loc(f"conditions/{name}", index)
-            if not fs.exists(loc):
-                continue
-            table = fs.read_table(loc)
-            rows = from_table(table.filter(pc.equal(table["clip_id"], clip_id)), model)
-            if rows:
-                out.records[name] = rows[0]
-        return out
+        if clips:
+            return load_shard(run_dir, index, only={clip_id})[0]
     raise InputError(f"clip {clip_id!r} is not in {run_dir}/clips/")
 
 
+def load_shard(run_dir: str, index: int, only: set[str] | None = None) -> list[ClipConditions]:
+    """Every clip of clips/ shard `index` (or those in `only`) with its condition records;
+    each condition table is read once."""
+    store = ShardStore(run_dir)
+    out = {c.clip_id: ClipConditions(c, index) for c in store.read_shard("clips", index, ClipRecord)
+           if only is None or c.clip_id in only}
+    for name, model in CONDITIONS.items():
+        loc = store.data_loc(f"conditions/{name}", index)
+        if not fs.exists(loc):
+            continue
+        for rec in from_table(fs.read_table(loc), model):
+            if rec.clip_id in out and name not in out[rec.clip_id].records:
+                out[rec.clip_id].records[name] = rec
+    return list(out.values())
+
+
 def _frame_indices(cc: ClipConditions, count: int) -> list[int]:
-    """Up to `count` frame indices, preferring those the pose/camera/depth stages sampled."""
+    """Up to `count` frame positions, preferring those the pose/camera/depth stages sampled
+    (used for the depth row when no frames could be decoded)."""
     for name in ("pose", "camera", "depth"):
         rec = cc.records.get(name)
         idx = ([f.frame_index for f in rec.frames] if name == "camera" and rec is not None
@@ -78,18 +87,17 @@ def _frame_indices(cc: ClipConditions, count: int) -> list[int]:
     return sorted({int((i + 0.5) * n / count) for i in range(min(count, n))})
 
 
-def _decode(cc: ClipConditions, indices: list[int], height: int) -> np.ndarray | None:
+def decode_sheet_frames(clip: ClipRecord, cfg: SheetConfig) -> SampledFrames:
+    """The sheet's thumbnails decoded on their own (the `sheet` command; during extract they
+    come from the clip's one decode pass). DecodeError when the clip does not decode."""
     import tempfile
     from pathlib import Path
 
-    from any2capins.io.frames import sample_frames
+    from any2capins.conditions.plan import sheet_request
+    from any2capins.io.frames import decode_plan
 
-    try:
-        path = fs.local_copy(cc.clip.uri, str(Path(tempfile.gettempdir()) / "any2capins-cache"))
-        side = round(height * max(cc.clip.width, cc.clip.height) / max(cc.clip.height, 1))
-        return sample_frames(path, indices=indices, max_side=max(side, 16), meta=cc.clip).frames
-    except Exception:  # noqa: BLE001 - a sheet shows what it can; the frames panel says why
-        return None
+    path = fs.local_copy(clip.uri, str(Path(tempfile.gettempdir()) / "any2capins-cache"))
+    return decode_plan(path, clip, {"sheet": sheet_request(cfg)})["sheet"]
 
 
 def _nearest(indices: list[int], target: int) -> int:
@@ -220,24 +228,32 @@ def _refs_panel(ax: Any, refs: RefsRecord | None, height: int) -> None:
 
 
 def render_sheet(run_dir: str, clip_id: str, cfg: SheetConfig | None = None) -> bytes:
-    """PNG bytes of the clip's contact sheet."""
+    """PNG bytes of the clip's contact sheet (frames decoded here)."""
+    cfg = cfg or SheetConfig()
+    cc = load_clip(run_dir, clip_id)
+    return render(cc, cfg, _own_frames(cc, cfg))
+
+
+def render(cc: ClipConditions, cfg: SheetConfig, frames: SampledFrames | str | None) -> bytes:
+    """PNG bytes of a contact sheet from the clip's records and its thumbnails (`frames`, or
+    a note saying why there are none). Works for clips of any length, 1 frame included."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cfg = cfg or SheetConfig()
-    cc = load_clip(run_dir, clip_id)
-    indices = _frame_indices(cc, cfg.frames)
-    frames = _decode(cc, indices, cfg.thumb_height)
+    ok = frames if isinstance(frames, SampledFrames) and len(frames.indices) else None
+    indices = list(ok.indices) if ok is not None else _frame_indices(cc, cfg.frames)
+    note = frames if isinstance(frames, str) else "frames unavailable"
     aspect = cc.clip.width / max(cc.clip.height, 1)
-    cols = max(len(indices), 1)
+    # at least 3 columns: the bottom row splits them between the camera panel and the crops
+    cols = max(len(indices), 3)
     fig_w = max(cols * cfg.thumb_height * aspect, 3 * cfg.thumb_height * 2) / cfg.dpi
     fig_h = (3 * cfg.thumb_height + 160) / cfg.dpi
     fig = plt.figure(figsize=(fig_w, fig_h), dpi=cfg.dpi)
     try:
         grid = fig.add_gridspec(3, cols, height_ratios=[1, 1, 1.4], hspace=0.35, wspace=0.04)
-        _frames_row(fig, grid, cc, indices, frames)
+        _frames_row(fig, grid, cc, indices, frames=None if ok is None else ok.frames, note=note)
         _depth_row(fig, grid, cc, indices)
         split = max(1, cols // 3)
         camera_panel(fig.add_subplot(grid[2, :split]), cc.records.get("camera"))
@@ -245,7 +261,10 @@ def render_sheet(run_dir: str, clip_id: str, cfg: SheetConfig | None = None) -> 
         c = cc.clip
         tiny = sorted(n for n, r in cc.records.items() if getattr(r, "tiny_model", False))
         warn = f"\nTINY RANDOM TEST MODELS (meaningless values): {', '.join(tiny)}" if tiny else ""
-        fig.suptitle(f"{c.clip_id}  {c.uri}\n{c.width}x{c.height}, {c.duration_s:.1f} s, "
+        # a span clip is one shot of its file: say which part the sheet shows
+        shot = (f"  [shot {c.span_start_s:.2f}-{c.span_end_s:.2f} s of the file]"
+                if c.span_start_s is not None and c.span_end_s is not None else "")
+        fig.suptitle(f"{c.clip_id}  {c.uri}{shot}\n{c.width}x{c.height}, {c.duration_s:.1f} s, "
                      f"{c.fps:.1f} fps; conditions: {', '.join(cc.records) or 'none'}{warn}",
                      fontsize=8, x=0.01, ha="left", color="#a00000" if tiny else "black")
         buf = io.BytesIO()
@@ -255,13 +274,16 @@ def render_sheet(run_dir: str, clip_id: str, cfg: SheetConfig | None = None) -> 
     return buf.getvalue()
 
 
-def _frames_row(fig: Any, grid: Any, cc: ClipConditions, indices: list[int],
-                frames: np.ndarray | None) -> None:
+def _frames_row(fig: Any, grid: Any, cc: ClipConditions, indices: list[int], *,
+                frames: np.ndarray | None, note: str) -> None:
     pose = cc.records.get("pose")
     for k, idx in enumerate(indices):
         ax = fig.add_subplot(grid[0, k])
         if frames is None:
-            _note(ax, "frames unavailable")
+            if k == 0:
+                _note(ax, textwrap.fill(note[:200], 30))
+            else:
+                ax.axis("off")
             continue
         ax.imshow(frames[k])
         if pose is not None:
@@ -297,10 +319,53 @@ def write_sheet(run_dir: str, clip_id: str, cfg: SheetConfig | None = None,
 
 
 def write_sheets(run_dir: str, cfg: SheetConfig | None = None) -> list[str]:
-    """A sheet for every clip of the run (after extract, when `sheet.during_extract`)."""
+    """A sheet for every clip of the run (`sheet --all`); a clip whose sheet cannot be drawn
+    is logged and left out, never stopping the others."""
     store = ShardStore(run_dir)
+    cfg = cfg or SheetConfig()
     out = []
     for index in store.shard_indices("clips"):
-        for clip in store.read_shard("clips", index, ClipRecord):
-            out.append(write_sheet(run_dir, clip.clip_id, cfg))
+        for cc in load_shard(run_dir, index):
+            try:
+                out.append(_store(run_dir, cc, cfg, _own_frames(cc, cfg)))
+            except Exception as exc:  # noqa: BLE001 - one bad clip must not stop the rest
+                log.warning("sheet %s: %s: %s", cc.clip.clip_id, type(exc).__name__, exc)
     return out
+
+
+def _own_frames(cc: ClipConditions, cfg: SheetConfig) -> SampledFrames | str:
+    try:
+        return decode_sheet_frames(cc.clip, cfg)
+    except Exception as exc:  # noqa: BLE001 - a sheet shows what it can; the panel says why
+        return f"frames unavailable: {exc}"
+
+
+def _store(run_dir: str, cc: ClipConditions, cfg: SheetConfig,
+           frames: SampledFrames | str | None) -> str:
+    loc = ShardStore(run_dir).root.join("sheets", f"{cc.clip.clip_id}.png")
+    fs.write_bytes_atomic(loc, render(cc, cfg, frames))
+    return loc.uri()
+
+
+def write_shard_sheets(run_dir: str, index: int, cfg: SheetConfig,
+                       plans: Mapping[str, Any]) -> tuple[int, list[str]]:
+    """Sheets of clips/ shard `index` during extract, thumbnails from each clip's decode pass
+    (`plans`: clip id -> ClipPlan with a 'sheet' request). Returns (written, problems): a clip
+    whose sheet cannot be drawn is a logged, counted problem, never an exception."""
+    written, problems = 0, []
+    for cc in load_shard(run_dir, index):
+        plan = plans.get(cc.clip.clip_id)
+        if plan is None:
+            frames: SampledFrames | str | None = "not decoded in this run"
+        elif plan.error is not None:
+            frames = f"frames unavailable: {plan.error}"
+        else:
+            frames = plan.frames.get("sheet")
+        try:
+            _store(run_dir, cc, cfg, frames)
+            written += 1
+        except Exception as exc:  # noqa: BLE001 - a sheet is a convenience, never a crash
+            msg = f"sheet {cc.clip.clip_id}: {type(exc).__name__}: {exc}"
+            log.warning("%s", msg)
+            problems.append(msg)
+    return written, problems

@@ -27,11 +27,28 @@ def run(args: argparse.Namespace) -> int:
     from any2capins.errors import InputError
 
     config = load_config(args.config, args.overrides)
+    if args.all and args.out:
+        raise InputError("--out needs --clip (with --all sheets go to RUN_DIR/sheets/)")
+    _check_run(args.run)
     if args.all:
-        if args.out:
-            raise InputError("--out needs --clip (with --all sheets go to RUN_DIR/sheets/)")
         for uri in write_sheets(args.run, config.sheet):
             print(uri)
         return 0
     print(write_sheet(args.run, args.clip, config.sheet, out=args.out))
     return 0
+
+
+def _check_run(run_dir: str) -> None:
+    """A sheet draws conditions: a run without clips or without any condition shard is bad
+    input (InputError, exit 2), not an empty success."""
+    from any2capins.errors import InputError
+    from any2capins.io import fs
+    from any2capins.io.shards import ShardStore
+
+    store = ShardStore(run_dir)
+    if not store.shard_indices("clips"):
+        raise InputError(f"{run_dir}: no clips/ shards; run `any2capins ingest SRC --out "
+                         f"{run_dir}` first (or check --run)")
+    if not fs.list_files(store.root.join("conditions"), ".parquet"):
+        raise InputError(f"{run_dir}: no condition shards in conditions/; run `any2capins "
+                         f"extract --run {run_dir}` first")

@@ -16,18 +16,23 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError
 
 from any2capins.config.base import RuntimeConfig, StageResources, StrictModel
-from any2capins.config.camera import CameraConfig, SheetConfig
+from any2capins.config.camera import CameraConfig
 from any2capins.config.captions import CaptionsConfig
-from any2capins.config.conditions import DepthConfig, PoseConfig, RefsConfig
+from any2capins.config.depth import DepthConfig
+from any2capins.config.export import ExportConfig
 from any2capins.config.ingest import IngestConfig
+from any2capins.config.pose import PoseConfig
+from any2capins.config.refs import RefsConfig
 from any2capins.config.review import ReviewConfig
-from any2capins.config.sampling import SamplingConfig
-from any2capins.config.shortprompts import ExportConfig, ShortPromptsConfig
+from any2capins.config.sampling import DecodeSettings, SamplingConfig
+from any2capins.config.sheet import SheetConfig
+from any2capins.config.shortprompts import ShortPromptsConfig
 from any2capins.errors import ConfigError
 
 __all__ = [
     "CaptionsConfig",
     "ConfigError",
+    "DecodeSettings",
     "IngestConfig",
     "PipelineConfig",
     "RuntimeConfig",
@@ -43,7 +48,10 @@ class PipelineConfig(StrictModel):
 
     profile: str = Field("default", description="Name of the profile, recorded in run.json.")
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig)
-    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    decode: DecodeSettings = Field(
+        default_factory=DecodeSettings,
+        description="How each clip's single decode pass runs (threads, failure threshold); "
+        "which frames a stage wants is set in its own section's 'sampling'.")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     depth: DepthConfig = Field(default_factory=DepthConfig)
@@ -94,7 +102,7 @@ def load_config(
             raise ConfigError(f"--set {item!r}: expected KEY.PATH=VALUE")
         path = tuple(key.strip().split("."))
         _check_path(PipelineConfig, path, f"--set {item}")
-        _set_path(data, path, yaml.safe_load(raw) if raw.strip() else None)
+        _set_path(data, path, _parse_value(item, raw))
         origin[".".join(path)] = f"--set {item}"
     try:
         return PipelineConfig.model_validate(data)
@@ -102,13 +110,33 @@ def load_config(
         raise ConfigError(_format_errors(exc, origin)) from None
 
 
+def _parse_value(item: str, raw: str) -> Any:
+    """The value of `--set KEY=VALUE`, parsed as YAML (empty = null); one-line error otherwise."""
+    if not raw.strip():
+        return None
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(
+            f"--set {item!r}: the value is not valid YAML ({problem}); write it as YAML "
+            "(a list is [1, 2]; quote text with YAML characters)") from None
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder; --config takes a YAML file (pipelines/*.yaml)")
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
         loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file: {exc}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
@@ -176,13 +204,17 @@ def _model_of(annotation: Any) -> Any:
 
 
 def _format_errors(exc: ValidationError, origin: dict[str, str]) -> str:
-    lines = [f"invalid configuration ({exc.error_count()} problem(s)):"]
+    """One line for one problem; a list otherwise."""
+    problems = []
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "<top level>"
         src = origin.get(key)
         where = f" [from {src}]" if src else ""
         if err["type"] == "extra_forbidden":
-            lines.append(f"  - {key}: unknown key{where}")
+            problems.append(f"{key}: unknown key{where}")
         else:
-            lines.append(f"  - {key}: {err['msg']} (got {err.get('input')!r}){where}")
-    return "\n".join(lines)
+            problems.append(f"{key}: {err['msg']} (got {err.get('input')!r}){where}")
+    if len(problems) == 1:
+        return f"invalid configuration: {problems[0]}"
+    return "\n".join([f"invalid configuration ({len(problems)} problems):",
+                      *(f"  - {p}" for p in problems)])

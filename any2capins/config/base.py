@@ -20,6 +20,10 @@ class StageResources(StrictModel):
     num_cpus: float = Field(1.0, gt=0, description="CPUs reserved per worker.")
     num_gpus: float = Field(0.0, ge=0, description="GPUs reserved per worker (fractions ok).")
     memory_gb: float | None = Field(None, gt=0, description="Memory reserved per worker (GiB).")
+    resources: dict[str, float] = Field(
+        default_factory=dict, description="Custom Ray resources reserved per worker, e.g. "
+        "{accelerator_type:A100: 0.01} to pin a stage to a node type; the cluster must offer "
+        "them (`ray start --resources`).")
     batch_size: int = Field(8, ge=1, description="Items handed to process_batch() at once.")
     torch_threads: int | None = Field(
         None, ge=1, description="torch.set_num_threads() per worker; None keeps torch's default."
@@ -34,12 +38,23 @@ class RuntimeConfig(StrictModel):
     )
     ray_address: str | None = Field(
         None,
-        description="Address of an existing Ray cluster; None uses $RAY_ADDRESS if set, "
-        "else starts an embedded local cluster.",
+        description="host:port of an existing Ray cluster (the head's GCS port, 6379 by "
+        "default) to attach to; None uses $RAY_ADDRESS if set, else starts an embedded local "
+        "cluster of this process (never one found running on the machine). Token "
+        "authentication is picked up as Ray does: ~/.ray/auth_token, $RAY_AUTH_TOKEN or "
+        "$RAY_AUTH_TOKEN_PATH.",
     )
-    num_cpus: int | None = Field(None, ge=1, description="CPUs of the embedded local cluster.")
-    object_store_memory_gb: float | None = Field(None, gt=0)
-    temp_dir: str | None = Field(None, description="Ray's temp/session folder (embedded cluster).")
+    connect_timeout_s: float = Field(
+        5.0, gt=0, description="How long to wait for a TCP answer from ray_address before "
+        "giving up with one line (exit 2).")
+    num_cpus: int | None = Field(
+        None, ge=1, description="CPUs of the embedded local cluster (ignored when attaching).")
+    object_store_memory_gb: float | None = Field(
+        None, gt=0, description="Object store of the embedded local cluster in GiB (ignored "
+        "when attaching).")
+    temp_dir: str | None = Field(
+        None, description="Ray's temp/session folder of the embedded cluster (ignored when "
+        "attaching).")
     progress: bool = Field(True, description="Show a progress bar per stage on stderr.")
     max_item_retries: int = Field(
         1, ge=0, description="Retries of an item whose processing raised a retriable error."

@@ -1,4 +1,4 @@
-"""Settings of the camera stage (pycolmap SfM + motion description) and of contact sheets."""
+"""Settings of the camera stage (pycolmap SfM + motion description)."""
 
 from __future__ import annotations
 
@@ -10,28 +10,49 @@ from any2capins.config.base import StageResources, StrictModel
 
 
 class MotionConfig(StrictModel):
-    """How a trajectory becomes labelled segments. Rates are "image-equivalent" degrees per
-    second: rotations as they are, translations as the angle they sweep at the scene's median
-    depth (lateral: atan(v); dolly: half of that, as it only moves the image edges)."""
+    """How a trajectory becomes a few phases and one sentence. Rates are "image-equivalent"
+    degrees per second: rotations as they are, translations as the angle they sweep at the
+    scene's median depth (lateral: atan(v); dolly and roll: half of that, as they only move the
+    image edges). The rate series is split into at most `max_phases` phases (a split must
+    explain `split_gain` of what remains unexplained, and every phase lasts `min_phase_share`
+    of the clip), each phase named by its mean motion."""
 
     static_rate: float = Field(
-        0.8, gt=0, description="Below this rate (deg/s) a step counts as no motion.")
+        0.8, gt=0, description="A phase slower than this (deg/s) whose net motion sweeps "
+        "less than drift_deg is static (or handheld shake when irregular).")
     slow_rate: float = Field(6.0, gt=0, description="Up to this rate (deg/s) motion is 'slow'.")
     fast_rate: float = Field(
         18.0, gt=0, description="From this rate (deg/s) motion is 'fast'; between: 'moderate'.")
+    slight_deg: float = Field(
+        5.0, ge=0, description="A phase whose net motion sweeps less than this (deg) is "
+        "'slight', whatever its rate.")
+    drift_deg: float = Field(
+        1.0, ge=0, description="Least net sweep (deg) of a phase that moves: less is static, "
+        "or shake when irregular; more, when irregular and slight, is handheld drift.")
     shake_rate: float = Field(
-        4.0, gt=0, description="Mean jitter (deg/s, motion minus its smoothed version) from which "
-        "a segment is 'handheld shake' (no net motion) or gets shake as a secondary label.")
+        4.0, gt=0, description="Irregularity (step-to-step wobble of the rates: RMS of their "
+        "first differences over sqrt 2, deg/s) from which a phase is handheld whatever its "
+        "net motion.")
+    handheld_ratio: float = Field(
+        1.0, gt=0, description="A phase is also handheld when its irregularity is above "
+        "static_rate and at least this multiple of its net rate (it wobbles more than it "
+        "goes).")
     orbit_ratio: float = Field(
         0.5, ge=0, description="Truck plus opposite pan is 'orbit' when the weaker of the two "
         "is at least this share of the stronger.")
     secondary_share: float = Field(
         0.5, gt=0, le=1, description="A component at least this share of the dominant one is "
-        "listed as a secondary motion of the segment.")
-    smooth_s: float = Field(
-        0.5, ge=0, description="Window (s) of the moving average applied before labelling.")
+        "named as the phase's secondary motion ('pans left while trucking left').")
+    max_phases: int = Field(
+        3, ge=1, le=6, description="Most phases (phrases) per clip.")
+    min_phase_share: float = Field(
+        0.25, gt=0, le=1, description="Least duration of a phase as a share of the clip.")
     min_segment_s: float = Field(
-        0.5, ge=0, description="Segments shorter than this are merged into a neighbour.")
+        0.5, ge=0, description="Least duration (s) of a phase, whatever the clip's length.")
+    split_gain: float = Field(
+        0.25, gt=0, lt=1, description="A further phase is accepted only when it removes at "
+        "least this share of the remaining squared deviation of the rates from the phase "
+        "means (noise and handheld jitter do not split a clip).")
 
     @model_validator(mode="after")
     def _ordered(self) -> MotionConfig:
@@ -65,7 +86,8 @@ class CameraConfig(StrictModel):
     quadratic: bool = Field(
         False, description="Quadratic sequential pairs (long baselines at few pairs) instead of "
         "the `overlap` nearest frames. Off: on the benchmark clip 16 frames x 8 neighbours "
-        "gave lower and steadier rotation errors than the quadratic pairs, at the same time.")
+        "gave lower rotation errors than the quadratic pairs (pycolmap's own pairing), which "
+        "cost less CPU (see docs/camera.md).")
     init_min_tri_angle: float = Field(
         2.0, gt=0, description="Least triangulation angle (deg) of the initial pair, which is "
         "the verified non-planar pair with the largest image motion (COLMAP's default, 16 deg, "
@@ -90,20 +112,11 @@ class CameraConfig(StrictModel):
         "frame pairs is PLANAR_OR_PANORAMIC/PANORAMIC (COLMAP's H-vs-F test).")
     min_registered: float = Field(
         0.6, gt=0, le=1, description="Share of frames SfM must register for status ok.")
-    motion: MotionConfig = Field(default_factory=MotionConfig)
+    motion: MotionConfig = Field(
+        default_factory=MotionConfig, description="How the poses become the motion description.")
 
     @model_validator(mode="after")
     def _sampling(self) -> CameraConfig:
         if self.min_frames > self.max_frames:
             raise ValueError("min_frames must not exceed max_frames")
         return self
-
-
-class SheetConfig(StrictModel):
-    """Contact sheets: one PNG per clip for annotators (frames, depth, pose, camera, crops)."""
-
-    during_extract: bool = Field(
-        False, description="Write RUN_DIR/sheets/<clip_id>.png for every clip after extract.")
-    frames: int = Field(6, ge=1, le=16, description="Frames shown per row.")
-    thumb_height: int = Field(150, ge=32, description="Height (px) of one frame thumbnail.")
-    dpi: int = Field(100, ge=50, description="Resolution of the PNG.")

@@ -16,8 +16,9 @@ class LLMConfig(StrictModel):
     """How section writers reach an OpenAI-compatible chat-completions server."""
 
     base_url: str | None = Field(
-        None, description="Server URL, e.g. http://127.0.0.1:8000/v1 (vLLM, SGLang, Ollama, "
-        "llama.cpp); None uses the openai client's default (api.openai.com).")
+        None, description="Server URL, e.g. http://127.0.0.1:8080/v1 (vLLM, SGLang, Ollama, "
+        "llama.cpp). Required by the openai backend: there is no default endpoint, data only "
+        "goes where this points (for OpenAI itself: https://api.openai.com/v1).")
     model: str = Field("gpt-4o-mini", description="Model name sent with every request.")
     api_key_env: str | None = Field(
         "OPENAI_API_KEY", description="Name of the environment variable holding the API key. "
@@ -43,6 +44,11 @@ class LLMConfig(StrictModel):
         "back with the re-ask.")
     backoff_s: float = Field(0.5, ge=0, description="First backoff delay; doubles per retry.")
     backoff_max_s: float = Field(20.0, ge=0, description="Cap of one backoff / retry-after wait.")
+    preflight: bool = Field(
+        True, description="Before a run, one cheap request (models list, else a 1-token "
+        "completion) checks server, key and model; a failure stops the command (exit 2).")
+    preflight_timeout_s: float = Field(
+        5.0, gt=0, description="Timeout of each preflight request, seconds.")
 
 
 class ImagesConfig(StrictModel):
@@ -98,7 +104,11 @@ class CaptionsConfig(StrictModel):
     llm: LLMConfig = Field(default_factory=LLMConfig)
     images: ImagesConfig = Field(default_factory=ImagesConfig)
     cache_dir: str | None = Field(
-        None, description="Call cache folder (local or s3://); None: RUN_DIR/captions/_cache.")
+        None, description="Call cache folder (local or s3://; a few JSON-lines segment files per "
+        "shard); None: RUN_DIR/captions/_cache.")
+    min_answer_words: int = Field(
+        3, ge=1, description="A section answer with fewer words is useless: re-asked with the "
+        "reason (llm.max_reasks), then an error row with the raw completion; never cached.")
     word_bounds: dict[str, WordBounds] = Field(
         default_factory=_default_bounds, description="Word bounds per section for the checks.")
     price: PriceTable | None = Field(None, description="Optional prices for a cost estimate.")

@@ -1,32 +1,55 @@
-"""Frame-sampling settings shared by every stage that reads frames."""
+"""Frame-sampling settings: what each stage asks for (`SamplingConfig`, one per stage section)
+and how the one decode pass per clip runs (`DecodeSettings`, the top-level `decode:` section)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING
 
 from pydantic import Field, model_validator
 
 from any2capins.config.base import StrictModel
 
+if TYPE_CHECKING:
+    from any2capins.io.frames import FrameRequest
+
 
 class SamplingConfig(StrictModel):
-    """How frames are sampled from a clip: by target fps or by count, with a resolution cap."""
+    """Which frames one stage wants from a clip (its span, for span clips): by target fps or by
+    count over the clip's duration, with a cap on frames and on resolution."""
 
-    fps: float | None = Field(None, gt=0, description="Target frames per second.")
-    count: int | None = Field(8, ge=1, description="Number of frames spread evenly over the clip.")
+    fps: float | None = Field(None, gt=0, description="Target frames per second (wins over "
+                              "'count'); the decoded frame nearest each target time is used.")
+    count: int | None = Field(8, ge=1, description="Number of frames spread evenly (by time) "
+                              "over the clip; a clip with fewer frames gives all it has.")
     max_frames: int = Field(64, ge=1, description="Upper bound on frames from one clip.")
     max_side: int | None = Field(
         512, ge=16, description="Longest side of decoded frames in pixels; None keeps full size."
     )
-
-    backend: Literal["decord", "pyav"] = Field(
-        "pyav", description="Frame decoder: 'pyav' (one forward pass with frame threads and "
-        "keyframe seeks; faster in bench/decode.py) or 'decord' (get_batch); same pixels."
-    )
-    threads: int = Field(0, ge=0, description="Decoder threads for decord (0 = automatic).")
 
     @model_validator(mode="after")
     def _one_rule(self) -> SamplingConfig:
         if self.fps is None and self.count is None:
             raise ValueError("set either 'fps' or 'count'")
         return self
+
+    def request(self) -> FrameRequest:
+        """This stage's `FrameRequest` for `decode_plan`."""
+        from any2capins.io.frames import FrameRequest
+
+        return FrameRequest(fps=self.fps, count=None if self.fps else self.count,
+                            max_frames=self.max_frames, max_side=self.max_side)
+
+
+class DecodeSettings(StrictModel):
+    """How the single decode pass per clip runs (top-level `decode:` section; every stage that
+    reads frames goes through it)."""
+
+    threads: int = Field(0, ge=0, description="Decoder threads per clip (FFmpeg frame/slice "
+                         "threads); 0 lets FFmpeg choose.")
+    min_decoded_fraction: float = Field(
+        0.5, gt=0, le=1, description="A clip fails (error row, with the decoder's message) when "
+        "fewer than this fraction of a request's frames decode; missing frames are otherwise "
+        "replaced by the nearest frame that decoded, with a warning.")
+    seek: bool = Field(True, description="Seek past keyframe-delimited stretches nobody asked "
+                       "for (false: decode every frame from the clip start; slower, for "
+                       "files whose seeks are broken).")

@@ -1,4 +1,4 @@
-"""Settings of the short-prompt and export stages (issue: instances, prompts, dataset card)."""
+"""Settings of the short-prompt stage (instances planned per clip, prompt checks)."""
 
 from __future__ import annotations
 
@@ -51,15 +51,22 @@ class RecipeConfig(StrictModel):
 
 
 class ShortPromptsConfig(StrictModel):
+    """The short-prompt stage: one user-style prompt per instance (approved caption x condition
+    set), written by an LLM server or offline rules, checked and re-asked when a check fails."""
+
     backend: Literal["openai", "rules"] = Field(
         "openai", description="'openai': any OpenAI-compatible server; 'rules': offline template.")
     llm: LLMConfig = Field(default_factory=LLMConfig)
     prompts_dir: str = Field("prompts", description="Folder holding shortprompt/*.md prompts.")
     cache_dir: str | None = Field(
-        None, description="LLM call cache; None: RUN_DIR/shortprompts/_cache/.")
+        None, description="LLM call cache folder (local or s3://; a few JSON-lines segment "
+        "files per shard); None: RUN_DIR/shortprompts/_cache/.")
     recipe: RecipeConfig = Field(default_factory=RecipeConfig)
     target_words: int = Field(55, ge=5, description="Length the prompt should aim for.")
     max_words: int = Field(100, ge=5, description="Hard limit; longer prompts are refused.")
+    min_words: int = Field(
+        5, ge=1, description="An LLM answer with fewer words is useless: re-asked with the "
+        "reason, then an error row with the raw completion; never cached.")
     camera_terms: list[str] = Field(default_factory=lambda: list(CAMERA_TERMS),
                                     description="Words refused when a camera condition is given.")
     layout_terms: list[str] = Field(default_factory=lambda: list(LAYOUT_TERMS),
@@ -67,12 +74,3 @@ class ShortPromptsConfig(StrictModel):
     max_attempts: int = Field(3, ge=1, description="Generations per instance (re-asks carry "
                               "the failed checks) before an error row.")
     resources: StageResources = Field(default_factory=lambda: StageResources(batch_size=8))
-
-
-class ExportConfig(StrictModel):
-    test_fraction: float = Field(0.05, ge=0, le=1,
-                                 description="Share of clips in the test split (by clip id).")
-    split_salt: str = Field("any2capins", description="Salt of the deterministic split hash.")
-    plots: bool = Field(True, description="Write the dataset card's PNG plots.")
-    include_ref_images: bool = Field(True, description="Embed the crops' JPEG bytes.")
-    resources: StageResources = Field(default_factory=lambda: StageResources(batch_size=64))

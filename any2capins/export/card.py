@@ -152,8 +152,12 @@ def write_plots(store: ShardStore, stats: dict[str, Any]) -> list[str]:
 
 
 def write_card(store: ShardStore, *, plots: bool = True) -> dict[str, Any]:
-    """Write README.md, stats.json (and plots) into the run folder; returns the stats."""
+    """Write README.md, stats.json (and plots) into the run folder; returns the stats (with
+    `left_out`: where every clip that is not in the dataset was left out, and why)."""
+    from any2capins.export.leftout import left_out, left_out_lines
+
     stats = compute_stats(store)
+    stats["left_out"] = left_out(store)
     public = {k: v for k, v in stats.items() if k not in ("short_prompt_words", "caption_words")}
     store.write_json("stats.json", public)
     images = write_plots(store, stats) if plots else []
@@ -171,6 +175,8 @@ def write_card(store: ShardStore, *, plots: bool = True) -> dict[str, Any]:
         f"(splits: {stats['splits']}). Load `instances/*.parquet` with pyarrow, Hugging Face "
         "`datasets` (`load_dataset('parquet', data_files=...)`), polars, DuckDB or Ray Data.", "",
         stats_table(stats), "",
+        "## Clips left out", "",
+        *left_out_lines(stats["left_out"]), "",
         "## Condition sets", "",
         *[f"- {k}: {v}" for k, v in stats["by_condition_set"].items()], "",
         *([f"> {n}" for n in notes] + [""] if notes else []),

@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from any2capins.config.shortprompts import ExportConfig
+from any2capins.config.export import ExportConfig
 from any2capins.io import fs
 from any2capins.io.shards import ShardStore, shard_name
 from any2capins.models.captions import SECTIONS

@@ -1,4 +1,4 @@
-"""The ingest stage: hash and probe each discovered clip, write `clips/` shards.
+"""The ingest stage: hash, probe and split each discovered video into shots, write `clips/`.
 
 `plan_ingest` persists the source listing with its shard assignment in
 `RUN_DIR/ingest/sources.parquet`, so a resumed or repeated run assigns every clip to the same
@@ -7,19 +7,22 @@ shard (no duplicates, no gaps); clips that appear later in SRC are appended as n
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
 from any2capins.config.ingest import IngestConfig
 from any2capins.errors import DecodeError, InputError
+from any2capins.ingest.shots import ShotScan, detect_shots
 from any2capins.ingest.sources import discover
 from any2capins.io import fs
-from any2capins.io.probe import probe
+from any2capins.io.probe import ProbeResult, probe
 from any2capins.io.shards import ShardStore
 from any2capins.models.clips import ClipRecord, SourceRecord
 from any2capins.runtime.stage import Failure, ShardTask, Stage
@@ -47,10 +50,16 @@ def sha256_file(path: str, chunk_mb: int = 8) -> tuple[str, int]:
 
 
 class ProbeStage(Stage[SourceRecord, ClipRecord]):
+    """Hash, probe and (with `shots.detect`) split each source file into shots: one clip row
+    per kept shot, a ShotTooShort error row per dropped shot, or one error row for a file that
+    cannot be read or decoded. Duplicate content is resolved after the stage, across shards
+    (`ingest.duplicates`)."""
+
     name = "ingest"
     input_model = SourceRecord
     output_model = ClipRecord
     output_dir = "clips"
+    fan_out = True
 
     def __init__(self, config: IngestConfig) -> None:
         super().__init__(config.resources)
@@ -60,27 +69,75 @@ class ProbeStage(Stage[SourceRecord, ClipRecord]):
     def item_key(self, item: SourceRecord) -> tuple[str | None, str]:
         return None, item.uri
 
-    def process_batch(self, batch: Sequence[SourceRecord]) -> list[ClipRecord | Failure]:
+    def fingerprint(self) -> dict[str, Any]:
+        # only what changes the rows (shard and read sizes never do), and the detector's version
+        out: dict[str, Any] = {"shots": self.config.shots.model_dump(mode="json")}
+        if self.config.shots.detect:
+            from importlib.metadata import PackageNotFoundError, version
+
+            try:
+                out["scenedetect"] = version("scenedetect-headless")
+            except PackageNotFoundError:
+                out["scenedetect"] = "missing"
+        return out
+
+    def process_batch(self, batch: Sequence[SourceRecord]) -> list[list[ClipRecord | Failure]]:
         return [self._one(item) for item in batch]
 
-    def _one(self, item: SourceRecord) -> ClipRecord | Failure:
+    def _one(self, item: SourceRecord) -> list[ClipRecord | Failure]:
         try:
             path = fs.local_copy(item.uri, self.cache_dir)
             digest, size = sha256_file(path, self.config.hash_chunk_mb)
         except (OSError, pa.ArrowException) as exc:
-            return Failure("UnreadableFile", f"cannot read {item.uri}: {exc}")
+            return [Failure("UnreadableFile", f"cannot read {item.uri}: {exc}")]
         if size == 0:
-            return Failure("EmptyFile", "file is empty (0 bytes)")
+            return [Failure("EmptyFile", "file is empty (0 bytes)")]
         try:
             p = probe(path)
         except DecodeError as exc:
-            return Failure("DecodeError", str(exc))
-        return ClipRecord(
-            clip_id=clip_id_for(digest), uri=item.uri, size_bytes=size, content_sha256=digest,
-            container=p.container, codec=p.codec, duration_s=p.duration_s, fps=p.fps,
-            num_frames=p.num_frames, width=p.width, height=p.height, rotation=p.rotation,
-            has_audio=p.has_audio, probe_backend=p.backend,
-        )
+            return [Failure("DecodeError", str(exc))]
+        whole = ClipRecord(clip_id=clip_id_for(digest), uri=item.uri, size_bytes=size,
+                           content_sha256=digest, **_probe_fields(p))
+        if not self.config.shots.detect:
+            return [whole]
+        try:
+            scan = detect_shots(path, self.config.shots, getattr(p, "stream_index", None))
+        except DecodeError as exc:
+            return [Failure("ShotDetectionError", f"shot detection failed: {exc}")]
+        if scan.skipped_packets:
+            log.warning("%s: %d packet(s) did not decode during shot detection (skipped)",
+                        item.uri, scan.skipped_packets)
+        return shot_rows(whole, scan, self.config.shots.min_len_s)
+
+
+def _probe_fields(p: ProbeResult) -> dict[str, Any]:
+    """The probe's facts under ClipRecord's names (every field the record has)."""
+    data = dataclasses.asdict(p)
+    data["probe_backend"] = data.pop("backend")
+    return {k: v for k, v in data.items() if k in ClipRecord.model_fields}
+
+
+def shot_rows(whole: ClipRecord, scan: ShotScan, min_len_s: float) -> list[ClipRecord | Failure]:
+    """One clip row per kept shot (a span clip, id from content hash + span, duration and frame
+    count of the span) and a ShotTooShort failure per dropped shot. A video that stays one
+    shot is the whole-file clip `whole`: no span, the id of the content hash alone."""
+    if len(scan.shots) == 1 and not scan.dropped:
+        return [whole]
+    out: list[ClipRecord | Failure] = []
+    for shot in scan.shots:
+        span = (shot.start_s, shot.end_s)
+        out.append(ClipRecord.model_validate({
+            **whole.model_dump(), "clip_id": clip_id_for(whole.content_sha256, span),
+            "span_start_s": shot.start_s, "span_end_s": shot.end_s,
+            "num_frames": shot.num_frames, "duration_s": round(shot.duration_s, 6),
+        }))
+    for shot in scan.dropped:
+        would_be = clip_id_for(whole.content_sha256, (shot.start_s, shot.end_s))
+        out.append(Failure("ShotTooShort", (
+            f"shot {shot.start_s:.3f}-{shot.end_s:.3f} s ({shot.num_frames} frames, "
+            f"{shot.duration_s:.3f} s) is shorter than ingest.shots.min_len_s={min_len_s}; "
+            f"dropped (it would have been clip {would_be})")))
+    return out
 
 
 def plan_ingest(src: str, run_dir: str, config: IngestConfig) -> list[ShardTask]:

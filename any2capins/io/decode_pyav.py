@@ -1,80 +1,319 @@
-"""PyAV decoding of selected frames: decode forward with frame threads, convert (and scale) only
-the frames asked for, and seek only when a keyframe lies between the current decode position
-and the next wanted frame.
+"""PyAV engine behind `frames.decode_plan`: one container open, the packet index, one forward
+decode pass with keyframe seeks, frames matched to target times by presentation time.
 
-Why: on long-GOP clips (one keyframe) decord's `get_batch` re-seeks and re-decodes from the
-keyframe for sparse indices, while a single forward pass costs the decode floor once; on
-clips with frequent keyframes the keyframe seeks skip whole GOPs nobody asked for. Frames are
-bit-identical to decord's at full resolution (both are FFmpeg + the same RGB conversion).
+Why PyAV only (decord left the frame path): decord opens a stream of its own choosing (not the
+stream rule), counts frames from headers (over-counts on VP9 10-bit and on files with damaged
+or dropped frames) and addresses frames by number, which broke B-frame AVI, VFR and
+delayed-start files. PyAV exposes packet timestamps, keyframes, per-packet errors, FFmpeg's log
+and the display matrix, which sampling by presentation time needs. bench/decode.py compares its
+speed with decord's get_batch.
+
+Matching: each wanted frame (a position in the packet index) gets the decoded frame with its
+pts, or, when that frame did not decode (damaged packet, missing reference), the nearest frame
+that did, with a warning. When the decoder's output pts go backwards (B-frames in AVI, whose
+packets carry decode-order times), the pass restarts from the clip start and times the k-th
+output frame with the k-th index timestamp (no seeks on such files). A seek that lands past the
+wanted frame is retried earlier (the keyframe's dts: MPEG-TS indexes by decode time; then the
+keyframe before), and the seek point that worked is kept for the rest of the clip.
+
+Messages: the words kept are FFmpeg's error strings as PyAV raises them (e.g. "Invalid data
+found when processing input"). FFmpeg's log is deliberately left off: PyAV's log callback can
+deadlock with FFmpeg's frame-threaded decoders (seen here under load), which is why PyAV
+disables logging by default.
+
+Pixels: swscale converts every frame to 8-bit RGB (rgb24) with the frame's colour matrix and
+range, so 10/12-bit YUV comes out as correct 8-bit RGB. HDR transfer functions (PQ, HLG) are not
+tone-mapped: code values are converted as they are (HDR clips look flat and dim; geometry is
+unaffected). Frames are scaled in stored orientation, then turned by the display matrix.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from any2capins.errors import DecodeError
+from any2capins.io.frames import (
+    FrameRequest,
+    SampledFrames,
+    check_enough,
+    decoder_message,
+    plan_positions,
+    target_size,
+)
+from any2capins.io.streams import (
+    FrameIndex,
+    Notes,
+    frame_rotation,
+    open_container,
+    packets,
+    pick_stream,
+    scan_index,
+)
+
+if TYPE_CHECKING:
+    from any2capins.config.sampling import DecodeSettings
+    from any2capins.io.frames import VideoMeta
+
+@dataclass
+class _Want:
+    """One request's frames at one output size; filled as frames decode."""
+
+    positions: list[int]
+    size: tuple[int, int] | None  # (w, h) in stored orientation after scaling; None = full
+    wanted: set[int] = field(default_factory=set)  # positions, for membership
+    frames: dict[int, tuple[np.ndarray, int]] = field(default_factory=dict)  # pos -> (px, pts)
 
 
-def _convert(frame: Any, size: tuple[int, int] | None) -> np.ndarray:
+@dataclass
+class _Pass:
+    """State of the decode pass: what is served so far and the frames' display rotation."""
+
+    index: FrameIndex
+    wants: dict[str, _Want]
+    wanted: list[int]
+    rotation: int = 0
+
+
+ORDINAL_NOTE = ("decoder timestamps are not in presentation order (B-frames in a container "
+                "without pts, e.g. AVI): frames are timed by their output order")
+
+
+SEEK_ATTEMPTS = 3  # seek points tried per keyframe before decoding from the start
+
+
+class UnorderedError(Exception):
+    """The decoder's output timestamps are not in presentation order."""
+
+
+def run_plan(
+    path: str, meta: VideoMeta | None, requests: dict[str, FrameRequest],
+    settings: DecodeSettings, positions: dict[str, list[int]] | None = None,
+) -> dict[str, SampledFrames]:
+    """Implementation of `frames.decode_plan` (`positions` replaces a request's grid)."""
+    import av
+
+    notes = Notes()
+    try:
+        with open_container(path) as container:
+            index, wants, source = _plan_and_decode(container, meta, requests,
+                                                    settings=settings, positions=positions,
+                                                    notes=notes)
+    except (av.FFmpegError, OSError) as exc:  # a seek or demux failure outside a packet
+        said = "; ".join([decoder_message(exc), *notes.lines()])
+        raise DecodeError(f"decoding failed: {said}") from None
+    return {name: _result(name, w, index, source=source, notes=notes, settings=settings)
+            for name, w in wants.items()}
+
+
+def _plan_and_decode(
+    container: Any, meta: VideoMeta | None, requests: dict[str, FrameRequest], *,
+    settings: DecodeSettings, positions: dict[str, list[int]] | None, notes: Notes,
+) -> tuple[FrameIndex, dict[str, _Want], tuple[int, int]]:
+    span = (getattr(meta, "span_start_s", None), getattr(meta, "span_end_s", None))
+    stream = pick_stream(container, getattr(meta, "stream_index", None))
+    stream.thread_type = "AUTO"
+    if settings.threads:
+        stream.thread_count = settings.threads
+    index = scan_index(container, stream, span, notes)
+    wants = {name: _want(name, req, index, stream, positions)
+             for name, req in requests.items()}
+    state = _decode(container, stream, wants, index, settings=settings, notes=notes)
+    cc = stream.codec_context
+    rotated = state.rotation % 180 == 90
+    source = (cc.height, cc.width) if rotated else (cc.width, cc.height)
+    return index, wants, source
+
+
+def _want(name: str, req: FrameRequest, index: FrameIndex, stream: Any,
+          positions: dict[str, list[int]] | None) -> _Want:
+    fixed = (positions or {}).get(name)
+    if fixed is not None:
+        bad = [p for p in fixed if not 0 <= p < len(index.pts)]
+        if bad:
+            raise DecodeError(f"frame indices out of range 0..{len(index.pts) - 1}: {bad[:5]}")
+        pos = sorted(set(fixed))
+    else:
+        pos = plan_positions([index.seconds(p) for p in index.pts], index.end_s, req)
+    cc = stream.codec_context
+    return _Want(pos, target_size(cc.width or 0, cc.height or 0, req.max_side), set(pos))
+
+
+def _decode(container: Any, stream: Any, wants: dict[str, _Want], index: FrameIndex, *,
+            settings: DecodeSettings, notes: Notes) -> _Pass:
+    """Serve every wanted position from one forward pass (see module docstring)."""
+    wanted = sorted({p for w in wants.values() for p in w.positions})
+    state = _Pass(index, wants, wanted)
+    if index.decode_order:  # known before decoding: B-frames without pts (AVI)
+        notes.add(ORDINAL_NOTE)
+        _run(container, stream, state, seek=False, ordinal=True, notes=notes)
+        return state
+    try:
+        _run(container, stream, state, seek=settings.seek, ordinal=False, notes=notes)
+    except UnorderedError:  # found while decoding: output pts went backwards
+        notes.add(ORDINAL_NOTE)
+        for w in wants.values():
+            w.frames.clear()
+        state = _Pass(index, wants, wanted)
+        _run(container, stream, state, seek=False, ordinal=True, notes=notes)
+    return state
+
+
+def _run(container: Any, stream: Any, st: _Pass, *, seek: bool, ordinal: bool,
+         notes: Notes) -> None:
+    """Serve st.wanted in order. A seek that lands past the wanted frame (or at the end) is
+    retried at an earlier seek point; the point that worked is kept for later seeks (a
+    demuxer that indexes by dts keeps needing dts); after SEEK_ATTEMPTS, no more seeks."""
+    pts_of, i, attempt = st.index.pts, 0, 0
+    while i < len(st.wanted):
+        key = _key_before(st.index, pts_of[st.wanted[i]]) if seek else None
+        at = _seek_point(st.index, key, attempt) if key is not None else None
+        if ordinal:  # decode from where the index scan started, so output k = scanned[k]
+            at = st.index.origin
+        prev: tuple[Any, int] | None = None
+        for frame, pts in _frames(container, stream, at, notes,
+                                  st.index.scanned if ordinal else None):
+            if key is not None and prev is None and pts > pts_of[st.wanted[i]] and pts > key:
+                break  # landed past the wanted frame (or its keyframe did not decode)
+            while i < len(st.wanted) and pts_of[st.wanted[i]] <= pts:
+                _serve(st, st.wanted[i], _nearer(prev, (frame, pts), pts_of[st.wanted[i]]))
+                i += 1
+            prev = (frame, pts)
+            if i == len(st.wanted):
+                break
+            nxt = _key_before(st.index, pts_of[st.wanted[i]])
+            if seek and nxt > pts and nxt != key:  # (a seek to `key` may land before it)
+                break
+        else:
+            i = _ended(st, i, prev, seeking=key is not None)
+        if key is not None and prev is None and i < len(st.wanted):
+            attempt += 1  # nothing usable after that seek: try an earlier seek point
+            seek = attempt < SEEK_ATTEMPTS
+            if not seek:
+                notes.add("seeks found no decodable frame at the wanted times; decoded "
+                          "from the start")
+
+
+def _ended(st: _Pass, i: int, prev: tuple[Any, int] | None, *, seeking: bool) -> int:
+    """The stream ended before wanted[i]: the last good frame is the nearest for the rest.
+    After a seek that decoded nothing, leave them for an earlier seek point instead."""
+    if prev is None and seeking:
+        return i
+    for p in st.wanted[i:]:
+        if prev is not None:
+            _serve(st, p, prev)
+    return len(st.wanted)
+
+
+def _seek_point(index: FrameIndex, key: int, attempt: int) -> int:
+    """Seek target for keyframe `key`, earlier on each retry: its pts, its dts (demuxers that
+    index by decode time, e.g. MPEG-TS), the keyframe before it."""
+    if attempt == 0:
+        return key
+    if attempt == 1:
+        return index.seek_point(key)
+    k = bisect.bisect_left(index.keys, key) - 1
+    return index.seek_point(index.keys[k]) if k >= 0 else (index.origin or 0)
+
+
+def _key_before(index: FrameIndex, pts: int) -> int:
+    """Latest keyframe at or before `pts` (the first frame when none)."""
+    k = bisect.bisect_right(index.keys, pts) - 1
+    return index.keys[k] if k >= 0 else (index.pts[0] if index.pts else 0)
+
+
+def _nearer(prev: tuple[Any, int] | None, cur: tuple[Any, int], target: int) -> tuple[Any, int]:
+    if cur[1] == target or prev is None:
+        return cur
+    return prev if target - prev[1] <= cur[1] - target else cur
+
+
+def _frames(container: Any, stream: Any, start: int | None, notes: Notes,
+            ordinal: list[int] | None) -> Iterator[tuple[Any, int]]:
+    """Decoded frames with their pts from keyframe `start` (None: the stream start), packet by
+    packet so that a damaged packet costs its frame, not the pass (its error is noted).
+    With `ordinal`, the k-th output frame gets pts ordinal[k]; else the frame's own pts,
+    and UnorderedError when those go backwards."""
+    container.seek(start if start is not None else 0, stream=stream, backward=True)
+    cc = stream.codec_context
+    cc.flush_buffers()
+    last: int | None = None
+    for frame in _decoded(container, stream, cc, notes):
+        if ordinal is not None:
+            k = 0 if last is None else last + 1
+            if k >= len(ordinal):
+                return
+            last = k
+            yield frame, ordinal[k]
+            continue
+        if frame.pts is None or (last is not None and frame.pts <= last):
+            raise UnorderedError
+        last = frame.pts
+        yield frame, frame.pts
+
+
+def _decoded(container: Any, stream: Any, cc: Any, notes: Notes) -> Iterator[Any]:
+    """Frames of the stream from the current position; a packet that fails to decode is
+    skipped (its error noted)."""
+    for packet in packets(container, stream, notes):
+        try:
+            frames = cc.decode(packet if packet.size else None)
+        except Exception as exc:  # noqa: BLE001 - FFmpeg error types; skip the packet
+            notes.add(decoder_message(exc))
+            continue
+        yield from frames
+
+
+def _serve(st: _Pass, position: int, best: tuple[Any, int]) -> None:
+    """Convert frame `best` once per output size for every request that wants `position`."""
+    frame, pts = best
+    st.rotation = frame_rotation(frame)
+    converted: dict[tuple[int, int] | None, np.ndarray] = {}
+    for w in st.wants.values():
+        if position in w.wanted:
+            if w.size not in converted:
+                converted[w.size] = to_rgb(frame, w.size)
+            w.frames[position] = (converted[w.size], pts)
+
+
+def to_rgb(frame: Any, size: tuple[int, int] | None) -> np.ndarray:
+    """uint8 RGB [H, W, 3] of `frame` scaled to `size` (stored orientation; None = full size),
+    then turned to display orientation by the frame's display matrix."""
     if size is None:
-        return frame.to_ndarray(format="rgb24")
-    return frame.to_ndarray(format="rgb24", width=size[0], height=size[1], interpolation="AREA")
-
-
-def _rotate(img: np.ndarray, rotation: float) -> np.ndarray:
-    k = round(rotation / 90) % 4  # counter-clockwise quarter turns, as FFmpeg displays them
+        img = frame.to_ndarray(format="rgb24")
+    else:
+        img = frame.to_ndarray(format="rgb24", width=size[0], height=size[1],
+                               interpolation="AREA")
+    k = frame_rotation(frame) // 90  # counter-clockwise quarter turns
     return np.ascontiguousarray(np.rot90(img, k=k)) if k else img
 
 
-def decode_indices(
-    path: str, indices: list[int], size: tuple[int, int] | None = None, threads: bool = True,
-) -> np.ndarray:
-    """uint8 RGB frames [T, H, W, 3] (display-oriented) at the sorted unique `indices`.
-
-    `size` is the (w, h) of the display frame after scaling, or None for full size.
-    """
-    import av
-
-    with av.open(path) as container:
-        stream = container.streams.video[0]
-        if threads:
-            stream.thread_type = "AUTO"
-        packets = sorted((p.pts, p.is_keyframe) for p in container.demux(stream)
-                         if p.pts is not None)
-        pts = [p for p, _ in packets]
-        keys = [p for p, k in packets if k]
-        if not pts or max(indices) >= len(pts):
-            raise DecodeError(f"frame index {max(indices)} beyond the {len(pts)} frames")
-        targets = [pts[i] for i in indices]
-        frames = list(_forward(container, stream, targets, keys))
-    rotation = 0.0
-    out = []
-    for frame in frames:
-        rotation = float(getattr(frame, "rotation", 0) or 0)
-        w, h = (size[1], size[0]) if size and round(rotation / 90) % 2 else (size or (0, 0))
-        out.append(_rotate(_convert(frame, (w, h) if size else None), rotation))
-    return np.stack(out)
+def _result(name: str, want: _Want, index: FrameIndex, *, source: tuple[int, int],
+            notes: Notes, settings: DecodeSettings) -> SampledFrames:
+    """The request's frames in time order; substitutes that coincide are kept once."""
+    warnings = notes.lines()
+    out: dict[int, tuple[int, np.ndarray]] = {}  # pts -> (position, pixels)
+    for p in want.positions:
+        if p not in want.frames:
+            continue
+        img, pts = want.frames[p]
+        if pts != index.pts[p]:
+            warnings.append(f"frame {p} ({index.seconds(index.pts[p]):.3f}s) did not decode; "
+                            f"used the frame at {index.seconds(pts):.3f}s")
+        out.setdefault(pts, (_position_of(index, pts, p), img))
+    check_enough(name, len(want.positions), len(out), settings.min_decoded_fraction, warnings)
+    order = sorted(out)
+    return SampledFrames(
+        indices=[out[t][0] for t in order], timestamps=[round(index.seconds(t), 6) for t in order],
+        frames=np.stack([out[t][1] for t in order]), source_size=source,
+        requested=len(want.positions), warnings=warnings,
+    )
 
 
-def _forward(container: Any, stream: Any, targets: list[int], keys: list[int]) -> Iterator[Any]:
-    """Yield decoded frames whose pts are `targets` (sorted), seeking past unwanted GOPs."""
-    current: int | None = None  # pts of the last decoded frame
-    gen: Iterator[Any] | None = None
-    for target in targets:
-        k = keys[bisect.bisect_right(keys, target) - 1] if keys and keys[0] <= target else None
-        if gen is None or (k is not None and current is not None and k > current):
-            container.seek(k if k is not None else 0, stream=stream, backward=True)
-            gen = container.decode(stream)
-        for frame in gen:
-            current = frame.pts
-            if current == target:
-                yield frame
-                break
-            if current is not None and current > target:
-                raise DecodeError(f"decoder skipped frame pts {target} (at {current})")
-        else:
-            raise DecodeError(f"stream ended before frame pts {target}")
+def _position_of(index: FrameIndex, pts: int, fallback: int) -> int:
+    k = bisect.bisect_left(index.pts, pts)
+    return k if k < len(index.pts) and index.pts[k] == pts else fallback

@@ -1,21 +1,30 @@
-"""Probe a clip: frame count, fps, size and container facts.
+"""Probe a clip: which video stream, frame count, fps, size and container facts.
+
+One PyAV open per probe, with the sampler's stream rule (`decode_pyav.pick_stream`: largest
+resolution, default disposition first, never cover art), recorded as `stream_index`.
+
+Cost and trust: the frame count and duration come from the stream's packet index (demux only,
+no decoding: every frame packet is counted, empty/discarded ones are not), not from header
+fields, which over- or under-state frames on real files. Only the first frame is decoded (to
+prove the stream decodes and to read its size and display rotation); a long video therefore
+costs one read of its bytes, no full decode. Where packets carry no timestamps at all, every
+frame is decoded to count them (correctness first).
 
 Rotation: `rotation` is the counter-clockwise display rotation in degrees (0/90/180/270) from
-the container's display matrix; width/height are display (rotated) sizes.
-
-decord gives frame count, fps and frame size (and proves the stream decodes: frame 0 is
-decoded). Container facts decord does not expose (codec name, audio stream, display rotation)
-come from PyAV's demuxer header and first frame. Where decord cannot open a file at all, PyAV
-does the whole probe. A file neither can decode raises DecodeError with the decoders' messages.
+the display matrix; width/height are display (rotated) sizes.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from any2capins.errors import DecodeError
 from any2capins.io.frames import decoder_message
+
+if TYPE_CHECKING:
+    from any2capins.io.streams import Notes
 
 log = logging.getLogger(__name__)
 
@@ -32,110 +41,72 @@ class ProbeResult:
     rotation: int
     has_audio: bool
     backend: str
-
-
-@dataclass(frozen=True)
-class _Header:
-    container: str
-    codec: str
-    has_audio: bool
-    rotation: int
-    fps: float
-    duration_s: float
-
-
-def _header(path: str) -> _Header:
-    """Container facts from PyAV without decoding more than the first video frame."""
-    import av
-
-    with av.open(path) as c:
-        if not c.streams.video:
-            raise DecodeError("no video stream in the container")
-        vs = c.streams.video[0]
-        rotation = 0
-        try:
-            first = next(c.decode(video=0))
-            # PyAV reports the display matrix's counter-clockwise angle (e.g. -90, 90, -180)
-            rotation = round(float(getattr(first, "rotation", 0) or 0)) % 360
-        except (StopIteration, av.FFmpegError):
-            rotation = 0
-        rate = vs.average_rate or vs.guessed_rate or vs.base_rate
-        duration = (
-            float(vs.duration * vs.time_base) if vs.duration and vs.time_base
-            else (c.duration / 1e6 if c.duration else 0.0)
-        )
-        return _Header(
-            container=c.format.name.split(",")[0], codec=vs.codec_context.name,
-            has_audio=bool(c.streams.audio), rotation=rotation,
-            fps=float(rate) if rate else 0.0, duration_s=duration,
-        )
-
-
-def _display(w: int, h: int, rotation: int) -> tuple[int, int]:
-    return (h, w) if rotation in (90, 270) else (w, h)
+    stream_index: int = 0
 
 
 def probe(path: str) -> ProbeResult:
-    """Probe a local file. Raises DecodeError when no decoder can read it."""
+    """Probe a local file. Raises DecodeError (with FFmpeg's words) when it has no video stream
+    that decodes."""
+    from any2capins.io.streams import Notes, open_container
+
+    notes = Notes()
     try:
-        header = _header(path)
-    except Exception as exc:  # noqa: BLE001 - any demuxer failure is a decode error here
-        header = None
-        header_err = f"pyav: {type(exc).__name__}: {exc}"
-    else:
-        header_err = ""
-    try:
-        return _probe_decord(path, header)
-    except Exception as exc:  # noqa: BLE001 - fall back to PyAV for anything decord rejects
-        decord_err = f"decord: {decoder_message(exc)}"
-    if header is None:
-        raise DecodeError(f"cannot open video ({decord_err}; {header_err})")
-    try:
-        return _probe_pyav(path, header)
-    except Exception as exc:  # noqa: BLE001
-        raise DecodeError(
-            f"cannot decode video ({decord_err}; pyav: {type(exc).__name__}: {exc})"
-        ) from None
+        with open_container(path, purpose="probe") as c:
+            return _probe(c, notes)
+    except DecodeError as exc:
+        said = "; ".join([str(exc), *notes.lines()])
+    except Exception as exc:  # noqa: BLE001 - any FFmpeg failure is a decode error here
+        said = "; ".join([f"cannot decode video: {decoder_message(exc)}", *notes.lines()])
+    raise DecodeError(said[:2000])
 
 
-def _probe_decord(path: str, header: _Header | None) -> ProbeResult:
-    import decord
+def _probe(c: Any, notes: Notes) -> ProbeResult:
+    from any2capins.io.streams import frame_rotation, pick_stream, scan_index
 
-    vr = decord.VideoReader(path, num_threads=1)
-    n = len(vr)
-    if n <= 0:
-        raise DecodeError("decord found no frames")
-    frame = vr[0].asnumpy()
-    fps = float(vr.get_avg_fps()) or (header.fps if header else 0.0)
-    # decord applies the display rotation itself: its frames are already display-oriented
-    dh, dw = int(frame.shape[0]), int(frame.shape[1])
-    rotation = header.rotation if header else 0
+    stream = pick_stream(c)
+    index = scan_index(c, stream, (None, None), notes)
+    first = _first_frame(c, stream, notes)
+    if first is None:
+        raise DecodeError("cannot decode video: no frame decoded")
+    n = len(index.pts) or _count_frames(c, stream)
+    start = index.seconds(index.pts[0]) if index.pts else 0.0
+    duration = max(index.end_s - start, 0.0) if index.pts else _header_duration(c, stream)
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = n / duration if n > 1 and duration > 0 else (float(rate) if rate else 0.0)
+    rotation = frame_rotation(first)
+    w, h = first.width, first.height
     return ProbeResult(
-        container=header.container if header else "unknown",
-        codec=header.codec if header else "unknown",
-        duration_s=round(n / fps, 6) if fps else (header.duration_s if header else 0.0),
-        fps=fps, num_frames=n, width=dw, height=dh, rotation=rotation,
-        has_audio=header.has_audio if header else False, backend="decord",
+        container=c.format.name.split(",")[0], codec=stream.codec_context.name,
+        duration_s=round(duration, 6), fps=round(fps, 6), num_frames=n,
+        width=h if rotation % 180 else w, height=w if rotation % 180 else h, rotation=rotation,
+        has_audio=bool(c.streams.audio), backend="pyav", stream_index=stream.index,
     )
 
 
-def _probe_pyav(path: str, header: _Header) -> ProbeResult:
-    """Count frames by decoding (only used where decord failed, so correctness first)."""
-    import av
+def _first_frame(c: Any, stream: Any, notes: Notes) -> Any:
+    """The first frame that decodes (damaged leading packets skipped; errors noted)."""
+    c.seek(0, stream=stream, backward=True)
+    cc = stream.codec_context
+    cc.flush_buffers()
+    for packet in c.demux(stream):
+        try:
+            frames = cc.decode(packet if packet.size else None)
+        except Exception as exc:  # noqa: BLE001 - FFmpeg error types
+            notes.add(decoder_message(exc))
+            continue
+        if frames:
+            return frames[0]
+    return None
 
-    n, w, h = 0, 0, 0
-    with av.open(path) as c:
-        for frame in c.decode(video=0):
-            if n == 0:
-                w, h = frame.width, frame.height
-            n += 1
-    if n == 0:
-        raise DecodeError("no decodable frames")
-    dw, dh = _display(w, h, header.rotation)
-    fps = header.fps or (n / header.duration_s if header.duration_s else 0.0)
-    return ProbeResult(
-        container=header.container, codec=header.codec,
-        duration_s=round(n / fps, 6) if fps else header.duration_s, fps=fps, num_frames=n,
-        width=dw, height=dh, rotation=header.rotation, has_audio=header.has_audio,
-        backend="pyav",
-    )
+
+def _count_frames(c: Any, stream: Any) -> int:
+    """Frames by full decode: only for streams whose packets carry no timestamps."""
+    c.seek(0, stream=stream, backward=True)
+    stream.codec_context.flush_buffers()
+    return sum(1 for _ in c.decode(stream))
+
+
+def _header_duration(c: Any, stream: Any) -> float:
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    return c.duration / 1e6 if c.duration else 0.0

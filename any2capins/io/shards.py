@@ -72,6 +72,16 @@ class ShardStore:
         payload = done.model_dump_json(indent=2).encode()
         fs.write_bytes_atomic(self.done_loc(done.stage, index), payload)
 
+    def remove_done(self, stage: str, index: int) -> bool:
+        """Delete the completion record of (stage, shard) if there is one: called before a
+        shard is rewritten, so a crash mid-rewrite never leaves an old record next to new
+        data. Returns whether a record was removed."""
+        loc = self.done_loc(stage, index)
+        if not fs.exists(loc):
+            return False
+        loc.fs.delete_file(loc.path)
+        return True
+
     def write_table(self, relpath: str, table: pa.Table) -> None:
         fs.write_table_atomic(self.root.join(relpath), table)
 
@@ -92,6 +102,28 @@ class ShardStore:
             ShardDone.model_validate_json(fs.read_bytes(fs.Location(self.root.fs, p)))
             for p in paths
         ]
+
+    def done_stages(self) -> list[str]:
+        """Names of the stages that have completion records in this run folder."""
+        from pyarrow import fs as pafs
+
+        base = self.root.join("_done")
+        if not fs.exists(base):
+            return []
+        infos = base.fs.get_file_info(pafs.FileSelector(base.path, recursive=False))
+        return sorted(i.base_name for i in infos if i.type == pafs.FileType.Directory)
+
+    def shard_errors(self, stage: str, index: int) -> list[ErrorRecord]:
+        """The error rows of one shard (none when the file is missing)."""
+        loc = self.errors_loc(stage, index)
+        return from_table(fs.read_table(loc), ErrorRecord) if fs.exists(loc) else []
+
+    def any_done(self, stage: str) -> ShardDone | None:
+        """One completion record of `stage` (the first by name), or None."""
+        paths = sorted(fs.list_files(self.root.join("_done", stage), ".json"))
+        if not paths:
+            return None
+        return ShardDone.model_validate_json(fs.read_bytes(fs.Location(self.root.fs, paths[0])))
 
     def shard_indices(self, output_dir: str) -> list[int]:
         paths = fs.list_files(self.root.join(output_dir), ".parquet")

@@ -1,13 +1,19 @@
 """One structured call to an OpenAI-compatible server, with bounded retries and re-asks.
 
-The openai client's own retries are switched off (`max_retries=0`) so that this loop sees, and
-counts, every attempt:
+Requests go through the openai client's public API (`chat.completions.create` with a
+`response_format` json_schema, or the schema in the system prompt in `json_text` mode). The
+client's own retries are switched off (`max_retries=0`) so that this loop sees, counts and logs
+every attempt:
 
 - transport failures (429, 5xx, 408/409, timeouts, connection errors) are retried up to
   `llm.max_retries` times with exponential backoff; a 429's `retry-after` is honoured (capped);
-- answer failures (finish_reason 'length', a refusal, invalid JSON, a schema mismatch) are
-  re-asked up to `llm.max_reasks` times; for invalid JSON and schema mismatches the re-ask
-  carries the bad answer and the validation error back to the model;
+  every retry is logged at INFO with its cause and kept in `CallOutcome.retries`;
+- a 400 answer to a request carrying `response_format` (a server that rejects json_schema) is
+  tried once more with the schema in the prompt text; when that works the whole session falls
+  back to `json_text` (said once in the log, recorded in every row as the mode used);
+- answer failures (finish_reason 'length', a refusal, invalid JSON, a schema mismatch, an empty
+  or useless answer by the caller's `check`) are re-asked up to `llm.max_reasks` times; the
+  re-ask carries the bad answer and the reason back to the model;
 - other 4xx (bad request, auth) end the call at once.
 
 Tokens of every answered attempt are added to the call's usage, failures included.
@@ -18,9 +24,11 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
 import os
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,13 +38,19 @@ from any2capins.config.captions import LLMConfig
 from any2capins.errors import ConfigError
 from any2capins.models.common import TokenUsage
 
+log = logging.getLogger("any2capins.llm")
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+TRANSIENT = ("Timeout", "ConnectionError", "RateLimited", "ServerError", "HTTP408", "HTTP409")
+
+# An answer check: a reason string when a validated answer is still useless (e.g. empty text).
+AnswerCheck = Callable[[BaseModel], str | None]
 
 
 @dataclass
 class CallOutcome:
     """Result of one call: `data` on success, else `error_class`/`message` and the last raw
-    completion (None when no answer ever came)."""
+    completion (None when no answer ever came). `retries` names the cause of every retry and
+    re-ask in order; `mode` is the structured-output mode the last request used."""
 
     data: BaseModel | None = None
     raw: str | None = None
@@ -45,6 +59,8 @@ class CallOutcome:
     attempts: int = 0
     usage: TokenUsage = field(default_factory=TokenUsage)
     retriable: bool = False
+    retries: list[str] = field(default_factory=list)
+    mode: str = "json_schema"
 
 
 class _AnswerError(Exception):
@@ -66,6 +82,16 @@ def read_api_key(env_name: str | None, setting: str = "llm.api_key_env") -> str:
         raise ConfigError(f"{setting}: environment variable {env_name} is not set "
                           "(set it, or set api_key_env to null for servers without keys)")
     return key
+
+
+def require_base_url(cfg: LLMConfig, setting: str) -> str:
+    """The configured server URL. There is no default endpoint: data is only ever sent where
+    the user pointed it (for OpenAI itself: https://api.openai.com/v1)."""
+    if not cfg.base_url:
+        raise ConfigError(f"{setting}.base_url is not set: give the URL of an OpenAI-compatible "
+                          "server, e.g. http://127.0.0.1:8080/v1 (for OpenAI itself: "
+                          "https://api.openai.com/v1), or use the offline `rules` backend")
+    return cfg.base_url
 
 
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -96,22 +122,34 @@ def json_schema_format(name: str, model: type[BaseModel]) -> dict[str, Any]:
             "json_schema": {"name": name, "strict": True, "schema": strict_schema(model)}}
 
 
-def make_client(cfg: LLMConfig, api_key: str) -> Any:
-    """An AsyncOpenAI client with the library retries off (this module retries)."""
+def schema_instruction(schema: dict[str, Any]) -> str:
+    """The text appended to the system prompt in json_text mode."""
+    return ("\n\nAnswer with one JSON object only, no prose around it, valid against this JSON "
+            "schema:\n```json\n" + json.dumps(schema, sort_keys=True) + "\n```")
+
+
+def with_schema_in_text(messages: list[dict[str, Any]],
+                        schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """`messages` with the schema instruction appended to the (first) system message."""
+    out, done = [], False
+    for msg in messages:
+        if msg.get("role") == "system" and not done and isinstance(msg.get("content"), str):
+            out.append({**msg, "content": msg["content"] + schema_instruction(schema)})
+            done = True
+        else:
+            out.append(msg)
+    if not done:
+        out.insert(0, {"role": "system", "content": schema_instruction(schema).lstrip()})
+    return out
+
+
+def make_client(cfg: LLMConfig, api_key: str, setting: str = "llm") -> Any:
+    """An AsyncOpenAI client for the configured server, with the library retries off (this
+    module retries). Raises ConfigError when no base_url is configured."""
     from openai import AsyncOpenAI
 
-    return AsyncOpenAI(api_key=api_key, base_url=cfg.base_url, max_retries=0,
+    return AsyncOpenAI(api_key=api_key, base_url=require_base_url(cfg, setting), max_retries=0,
                        timeout=cfg.timeout_s)
-
-
-async def _create(client: Any, body: dict[str, Any]) -> Any:
-    """POST /chat/completions through the client's request path (auth, timeouts, error types,
-    typed `ChatCompletion` result). The body is plain JSON already; `create()` would first walk
-    it through the client's TypedDict transform, which costs ~8 ms of CPU per request with
-    base64 images (measured: the bottleneck at 32 requests in flight)."""
-    from openai.types.chat import ChatCompletion
-
-    return await client.post("/chat/completions", cast_to=ChatCompletion, body=body)
 
 
 def request_params(cfg: LLMConfig) -> dict[str, Any]:
@@ -126,7 +164,7 @@ def request_params(cfg: LLMConfig) -> dict[str, Any]:
 def parse_answer(raw: str | None, model: type[BaseModel]) -> BaseModel:
     """Validate a completion text against `model` (code fences around the JSON are tolerated)."""
     if raw is None or not raw.strip():
-        raise _AnswerError("InvalidJSON", "the answer is empty", reask=True)
+        raise _AnswerError("EmptyAnswer", "the answer is empty", reask=True)
     m = _FENCE.match(raw)
     text = m.group(1) if m else raw
     try:
@@ -142,7 +180,7 @@ def parse_answer(raw: str | None, model: type[BaseModel]) -> BaseModel:
                              reask=True) from None
 
 
-def _check_choice(resp: Any, model: type[BaseModel]) -> BaseModel:
+def _check_choice(resp: Any, model: type[BaseModel], check: AnswerCheck | None) -> BaseModel:
     if not getattr(resp, "choices", None):
         raise _AnswerError("InvalidResponse", "the response has no choices", reask=False)
     choice = resp.choices[0]
@@ -152,10 +190,14 @@ def _check_choice(resp: Any, model: type[BaseModel]) -> BaseModel:
     if choice.finish_reason == "length":
         raise _AnswerError("Truncated", "finish_reason 'length': the answer was cut off "
                              "(raise llm.max_tokens)", reask=False)
-    return parse_answer(msg.content, model)
+    data = parse_answer(msg.content, model)
+    problem = check(data) if check is not None else None
+    if problem:
+        raise _AnswerError("EmptyAnswer", problem, reask=True)
+    return data
 
 
-def _transport_error(exc: Exception) -> tuple[str, bool, float | None]:
+def transport_error(exc: Exception) -> tuple[str, bool, float | None]:
     """(error class, retriable, retry-after seconds) of a client exception."""
     import openai
 
@@ -192,45 +234,124 @@ def backoff(cfg: LLMConfig, retry: int, hint: float | None) -> float:
     return min(cfg.backoff_s * (2**retry) * (0.75 + 0.5 * random.random()), cfg.backoff_max_s)
 
 
-async def call_structured(client: Any, cfg: LLMConfig, messages: list[dict[str, Any]],
-                          response_format: dict[str, Any] | None,
-                          model: type[BaseModel]) -> CallOutcome:
-    """Run one section call to success or to a recorded failure. Never raises for API or
-    answer errors."""
-    out = CallOutcome()
-    retries = reasks = 0
-    convo = list(messages)
-    extra = {"response_format": response_format} if response_format else {}
+class LLMSession:
+    """The client and the structured-output mode shared by every call of one batch. A server
+    that rejects json_schema switches the session to json_text once (logged once)."""
+
+    def __init__(self, client: Any, cfg: LLMConfig, label: str = "llm") -> None:
+        self.client = client
+        self.cfg = cfg
+        self.label = label
+        self.mode: str = cfg.structured_output
+
+    def fall_back(self, message: str) -> None:
+        if self.mode != "json_text":
+            self.mode = "json_text"
+            log.warning("%s: the server at %s rejected response_format json_schema (%s); "
+                        "falling back to JSON in the prompt text for the rest of this run "
+                        "(set llm.structured_output: json_text to skip the first try)",
+                        self.label, self.cfg.base_url, message[:200])
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+async def call_structured(session: LLMSession, messages: list[dict[str, Any]],
+                          model: type[BaseModel], name: str,
+                          check: AnswerCheck | None = None) -> CallOutcome:
+    """Run one call to success or to a recorded failure. `messages` hold no schema: it goes
+    as response_format (json_schema) or into the system prompt (json_text), by the session's
+    mode. Never raises for API or answer errors."""
+    call = _Call(session, list(messages), model, name, check)
     while True:
-        out.attempts += 1
+        call.out.attempts += 1
         try:
-            resp = await _create(client, {"messages": convo, **request_params(cfg), **extra})
+            resp = await _send(session, call.convo, model, name, call.out.mode)
         except Exception as exc:  # noqa: BLE001 - every client error is classified below
-            out.usage = out.usage + TokenUsage(calls=1)
-            name, retriable, hint = _transport_error(exc)
-            out.error_class, out.message, out.retriable = name, str(exc)[:1000], retriable
-            if not retriable or retries >= cfg.max_retries:
-                return out
-            await asyncio.sleep(backoff(cfg, retries, hint))
-            retries += 1
+            wait = call.transport_failed(exc)
+            if wait is None:
+                return call.out
+            await asyncio.sleep(wait)
             continue
-        usage = getattr(resp, "usage", None)
-        out.usage = out.usage + TokenUsage(
-            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-            completion_tokens=getattr(usage, "completion_tokens", 0) or 0, calls=1)
-        out.raw = resp.choices[0].message.content if getattr(resp, "choices", None) else None
+        if call.answered(resp):
+            return call.out
+
+
+class _Call:
+    """The state of one call between attempts: counters, the conversation, the outcome."""
+
+    def __init__(self, session: LLMSession, messages: list[dict[str, Any]],
+                 model: type[BaseModel], name: str, check: AnswerCheck | None) -> None:
+        self.session, self.cfg, self.messages = session, session.cfg, messages
+        self.model, self.name, self.check = model, name, check
+        self.out = CallOutcome(mode=session.mode)
+        self.convo = list(messages)
+        self.retries = self.reasks = 0
+        self.rejected: str | None = None  # the 400 that refused json_schema
+
+    def transport_failed(self, exc: Exception) -> float | None:
+        """Record a failed request; the wait before the next attempt, or None to stop."""
+        out = self.out
+        out.usage = out.usage + TokenUsage(calls=1)
+        cls, retriable, hint = transport_error(exc)
+        where = f" ({self.cfg.base_url})" if cls in ("ConnectionError", "Timeout") else ""
+        out.error_class, out.retriable, out.message = cls, retriable, f"{str(exc)[:1000]}{where}"
+        if cls == "HTTP400" and out.mode == "json_schema" and self.rejected is None:
+            self.rejected, out.mode = out.message, "json_text"  # try the schema as prompt text
+            out.retries.append("json_schema_rejected")
+            return 0.0
+        if not retriable or self.retries >= self.cfg.max_retries:
+            return None
+        wait = backoff(self.cfg, self.retries, hint)
+        self.retries += 1
+        out.retries.append(cls)
+        log.info("%s %s: retry %d/%d after %s (waiting %.1f s): %s", self.session.label,
+                 self.name, self.retries, self.cfg.max_retries, cls, wait, out.message[:200])
+        return wait
+
+    def answered(self, resp: Any) -> bool:
+        """Check an answer; True when the call is over (success or out of re-asks)."""
+        out = self.out
+        if self.rejected:
+            self.session.fall_back(self.rejected)
+            self.rejected = ""  # said; never fall back twice in one call
+        _add_usage(out, resp)
         try:
-            out.data = _check_choice(resp, model)
+            out.data = _check_choice(resp, self.model, self.check)
         except _AnswerError as problem:
             out.error_class, out.message, out.retriable = problem.error_class, str(problem), False
-            if reasks >= cfg.max_reasks:
-                return out
-            reasks += 1
-            convo = list(messages)
+            if self.reasks >= self.cfg.max_reasks:
+                return True
+            self.reasks += 1
+            out.retries.append(f"reask:{problem.error_class}")
+            log.info("%s %s: re-ask %d/%d after %s: %s", self.session.label, self.name,
+                     self.reasks, self.cfg.max_reasks, problem.error_class, str(problem)[:200])
+            self.convo = list(self.messages)
             if problem.reask:
-                convo += [{"role": "assistant", "content": out.raw or ""},
-                          {"role": "user", "content": f"Your answer was rejected: {problem}. "
-                           "Answer again with one JSON object that matches the schema."}]
-            continue
+                self.convo += [{"role": "assistant", "content": out.raw or ""},
+                               {"role": "user", "content": f"Your answer was rejected: "
+                                f"{problem}. Answer again with one JSON object that matches "
+                                "the schema."}]
+            return False
         out.error_class = out.message = None
-        return out
+        out.retriable = False
+        return True
+
+
+async def _send(session: LLMSession, convo: list[dict[str, Any]], model: type[BaseModel],
+                name: str, mode: str) -> Any:
+    """One POST /chat/completions through the public API, in structured-output `mode`."""
+    if mode == "json_schema":
+        return await session.client.chat.completions.create(
+            messages=convo, response_format=json_schema_format(name, model),
+            **request_params(session.cfg))
+    return await session.client.chat.completions.create(
+        messages=with_schema_in_text(convo, strict_schema(model)), **request_params(session.cfg))
+
+
+def _add_usage(out: CallOutcome, resp: Any) -> None:
+    usage = getattr(resp, "usage", None)
+    out.usage = out.usage + TokenUsage(
+        prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+        completion_tokens=getattr(usage, "completion_tokens", 0) or 0, calls=1)
+    out.raw = resp.choices[0].message.content if getattr(resp, "choices", None) else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,13 +78,14 @@ def load_prompts(prompts_dir: str, sections: list[str], setting: str = "captions
 
 
 def render(prompt: Prompt, values: dict[str, Any], images: list[Image],
-           schema: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Chat messages with image references. `schema` (json_text mode) is appended to the system
-    prompt, since the server will not receive it as response_format."""
+           schema: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Chat messages with image references. `schema`, when given, is appended to the system
+    prompt (the LLM client does this itself in json_text mode, so callers normally pass None)."""
+    from any2capins.llm.client import schema_instruction
+
     system = prompt.system
     if schema is not None:
-        system += ("\n\nAnswer with one JSON object only, no prose around it, valid against this "
-                   "JSON schema:\n```json\n" + json.dumps(schema, sort_keys=True) + "\n```")
+        system += schema_instruction(schema)
     try:
         user_text = prompt.user.format(**values)
     except (KeyError, IndexError, ValueError) as exc:

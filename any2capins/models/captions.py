@@ -7,11 +7,12 @@ Contract shared by captions/ (writes), review/ (reads, edits) and shortprompts/e
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from any2capins.models.common import Record, TokenUsage
+from any2capins.models.common import Record, TokenUsage, utc_now
 
 SECTIONS: tuple[str, ...] = ("dense", "main_object", "background", "camera", "style", "action")
 SECTION_TITLES: dict[str, str] = {
@@ -111,8 +112,17 @@ class SectionResult(Record):
     prompt_version: str | None = Field(None, description="'<version>+<file hash>' of the prompt.")
     cache_key: str | None = Field(None, description="Hash keying the call in the cache.")
     cached: bool = Field(False, description="True when the answer came from the cache.")
-    attempts: int = Field(0, description="HTTP requests made for this section (retries included).")
-    usage: TokenUsage = Field(default_factory=TokenUsage, description="Tokens of every attempt.")
+    attempts: int = Field(0, description="HTTP requests made for this section in the run that "
+                          "wrote the row (retries included; 0 for a cache hit).")
+    usage: TokenUsage = Field(
+        default_factory=TokenUsage, description="Tokens of every attempt when the answer was "
+        "first paid for (a cache hit keeps the original cost).")
+    structured_output: str | None = Field(
+        None, description="How the answer was asked for: 'json_schema' (response_format) or "
+        "'json_text' (schema in the prompt; also after a server rejected json_schema).")
+    retries: list[str] = Field(
+        default_factory=list, description="Cause of each retry and re-ask, in order (e.g. "
+        "'Timeout', 'RateLimited', 'reask:EmptyAnswer', 'json_schema_rejected').")
 
 
 class TrackSummary(Record):
@@ -153,4 +163,8 @@ class ClipSections(Record):
     model: str | None = None
     sections: list[SectionResult]
     digest: CaptionDigest
-    usage: TokenUsage = Field(default_factory=TokenUsage, description="Sum over sections.")
+    usage: TokenUsage = Field(default_factory=TokenUsage,
+                              description="Sum over sections (cost when first paid for).")
+    written: datetime = Field(default_factory=utc_now,
+                              description="When the row was written (UTC): tells this run's "
+                              "rows from rows kept from earlier runs.")

@@ -33,6 +33,14 @@ class ClipRecord(Record):
     rotation: int = Field(0, description="Counter-clockwise display rotation (0/90/180/270) "
                           "from the container; sampled frames are display-oriented.")
     has_audio: bool
-    probe_backend: str = Field(description="'decord' or 'pyav' (fallback).")
-    span_start_s: float | None = None
-    span_end_s: float | None = None
+    probe_backend: str = Field(description="Probe backend ('pyav'; older runs: 'decord').")
+    stream_index: int | None = Field(
+        None, description="Container index of the video stream every stage decodes (the stream "
+        "rule: largest resolution, default disposition first, never cover art); None: apply "
+        "the rule when decoding.")
+    span_start_s: float | None = Field(
+        None, description="Start of the clip inside its file (presentation seconds from the "
+        "start of the file's video stream, inclusive); None: the file's start.")
+    span_end_s: float | None = Field(
+        None, description="End of the clip inside its file (presentation seconds, exclusive); "
+        "None: the file's end.")

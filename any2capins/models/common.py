@@ -62,4 +62,25 @@ class ShardDone(Record):
     finished: datetime
     seconds: float
     worker: str = Field(description="Host and process that wrote the shard.")
-    usage: TokenUsage | None = None
+    usage: TokenUsage | None = Field(None, description="Token usage of everything in the shard.")
+    # What the shard was made from (issue 11): a rerun redoes the shard when any of these differ.
+    output_dir: str | None = Field(None, description="Folder of the stage's output shards.")
+    fingerprint: str | None = Field(
+        None, description="Hash of the settings that matter for the output (Stage.fingerprint).")
+    settings: str | None = Field(
+        None, description="Those settings as JSON text (to say which one changed).")
+    upstream: dict[str, str] = Field(
+        default_factory=dict, description="Identity of each input shard's completion record, by "
+        "the folder it wrote ('absent' when there was none).")
+    retriable_errors: int = Field(0, description="Error rows a plain rerun retries.")
+    retried: int = Field(0, description="Items redone by the latest write as retries (0: a full "
+                         "write of the shard).")
+    run_usage: TokenUsage | None = Field(None, description="Token usage of the latest write only.")
+
+    def identity(self) -> str:
+        """A short hash of what downstream shards depend on: when and what this shard wrote."""
+        import hashlib
+
+        key = [self.stage, self.shard, self.finished.isoformat(), self.input_rows,
+               self.output_rows, self.error_rows, self.fingerprint]
+        return hashlib.sha256(repr(key).encode()).hexdigest()[:16]

@@ -20,7 +20,15 @@ class ConditionBase(Record):
                              "the values are meaningless.")
     frame_indices: list[int] = Field(description="Source frame numbers of the sampled frames.")
     timestamps: list[float] = Field(description="Seconds from the clip start, per sampled frame.")
-    seconds: float = Field(description="Wall time spent on this clip (decode + models).")
+    seconds: float = Field(description="Wall time spent on this clip (decode + models; "
+                           "in extract the decode is shared, see `decode_seconds`).")
+    frames_requested: int = Field(0, description="Frames the stage's sampling planned for the "
+                                  "clip; `len(frame_indices)` is what it got.")
+    decode_warnings: list[str] = Field(
+        default_factory=list, description="What decoding reported for these frames (damaged "
+        "packets, frames replaced by the nearest decoded one); empty when clean.")
+    decode_seconds: float = Field(0.0, description="Wall time of the clip's decode pass "
+                                  "(shared by every stage of one extract).")
 
 
 class DepthStats(Record):

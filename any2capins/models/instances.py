@@ -7,11 +7,12 @@ new ids. Condition types: depth, pose, camera, identity (the paper's multi-ID re
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
 
-from any2capins.models.common import Record
+from any2capins.models.common import Record, utc_now
 
 CONDITION_TYPES: tuple[str, ...] = ("depth", "pose", "camera", "identity")
 ConditionType = Literal["depth", "pose", "camera", "identity"]
@@ -50,6 +51,12 @@ class ShortPromptRecord(Record):
     model: str | None = None
     prompt_version: str = Field(description="Version of the prompt file (or rules version).")
     attempts: int = Field(1, description="Generation attempts, re-asks included.")
+    structured_output: str | None = Field(
+        None, description="'json_schema' or 'json_text' (LLM backend), None for rules.")
+    retries: list[str] = Field(
+        default_factory=list, description="Cause of each LLM retry and re-ask, in order.")
+    written: datetime = Field(default_factory=utc_now, description="When the row was written "
+                              "(UTC): tells this run's rows from rows kept from earlier runs.")
     caption_version: str = Field(description="Version of the approved caption used.")
     caption_complete: bool = Field(description="All six caption sections were present.")
 

@@ -76,19 +76,20 @@ class DecisionRequest(Record):
 class DecisionRecord(Record):
     """One decision in the audit trail (append-only): who, when, and the texts before/after."""
 
-    decision_id: int
-    item_id: int
+    decision_id: int = Field(description="Id of the decision (order of the audit trail).")
+    item_id: int = Field(description="Queue item decided (one per clip and caption version).")
     clip_id: str
-    version: str
-    action: Action
-    annotator: str
+    version: str = Field(description="Version of the merged caption the decision was made on.")
+    action: Action = Field(description="accept, edit or reject.")
+    annotator: str = Field(description="Who decided (the --annotator name).")
     automatic: bool = Field(description="Made by a policy (auto-accept), not by a person.")
-    decided_at: datetime
+    decided_at: datetime = Field(description="When the decision was recorded (UTC).")
     claimed_at: datetime | None = Field(None, description="Start of the lease it was made under.")
-    reason: str | None = None
+    reason: str | None = Field(None, description="Why it was rejected (required for reject).")
     before: dict[str, str] = Field(description="Section texts when the item was claimed.")
     after: dict[str, str] = Field(description="Section texts after the decision.")
-    edited_sections: list[str] = Field(default_factory=list)
+    edited_sections: list[str] = Field(default_factory=list,
+                                       description="Sections whose words the decision changed.")
 
 
 class ApprovedCaption(Record):
@@ -97,11 +98,12 @@ class ApprovedCaption(Record):
     clip_id: str
     uri: str
     version: str = Field(description="Version of the merged caption that was reviewed.")
-    decision: Literal["accept", "edit"]
-    reviewer: str
-    automatic: bool
-    decided_at: datetime
-    decision_id: int
+    decision: Literal["accept", "edit"] = Field(description="accept, or edit (accepted with "
+                                                "edited sections).")
+    reviewer: str = Field(description="Who approved it (the --annotator name).")
+    automatic: bool = Field(description="Approved by a policy (auto-accept), not by a person.")
+    decided_at: datetime = Field(description="When it was approved (UTC).")
+    decision_id: int = Field(description="The approving decision in review/audit.parquet.")
     dense: str | None = None
     main_object: str | None = None
     background: str | None = None
@@ -111,8 +113,10 @@ class ApprovedCaption(Record):
     missing: list[str] = Field(default_factory=list, description="Sections not written (only "
                                "in automatic demo accepts of rules-backend captions).")
     text: str = Field(description="Rendered paper format of the approved sections.")
-    edited_sections: list[str] = Field(default_factory=list)
+    edited_sections: list[str] = Field(default_factory=list,
+                                       description="Sections the reviewer edited.")
     flags: list[str] = Field(default_factory=list, description="Flags the caption carried.")
-    backend: str
-    model: str | None = None
-    prompt_versions: dict[str, str] = Field(default_factory=dict)
+    backend: str = Field(description="Caption backend that wrote the caption (openai, rules).")
+    model: str | None = Field(None, description="LLM that wrote the caption (null: rules).")
+    prompt_versions: dict[str, str] = Field(default_factory=dict,
+                                            description="Prompt version per section.")

@@ -73,8 +73,12 @@ def _identity(p: argparse.ArgumentParser, required: bool, annotator: bool = True
                        help=f"your name, recorded with every decision (default ${ANNOTATOR_ENV})")
 
 
-def open_store(args: argparse.Namespace):
-    """The review config and the opened queue of the run."""
+def open_store(args: argparse.Namespace, create: bool = False):
+    """The review config and the opened queue of the run. Only `create` (enqueue) may make a
+    new queue; every other command refuses a run without one (InputError, exit 2) and creates
+    nothing, so a mistyped --run never leaves an empty queue behind."""
+    from pathlib import Path
+
     from any2capins.config import load_config
     from any2capins.errors import InputError
     from any2capins.review.store import ReviewStore, local_run_dir
@@ -83,12 +87,17 @@ def open_store(args: argparse.Namespace):
     if not args.run:
         raise InputError("--run RUN_DIR is required")
     path = cfg.queue_path
+    root = local_run_dir(args.run)
     if path is None:
-        root = local_run_dir(args.run)
         if root is None:
             raise InputError("the queue is a local SQLite file: set review.queue_path when "
                              "RUN_DIR is remote")
         path = root / "review" / "queue.sqlite"
+    if not create and not Path(path).is_file():
+        if root is not None and not root.is_dir():
+            raise InputError(f"{args.run}: no such run folder (check --run)")
+        raise InputError(f"{args.run}: no review queue at {path}; run `any2capins review "
+                         f"enqueue --run {args.run}` first")
     store = ReviewStore(path, lease_seconds=cfg.lease_minutes * 60, roster=cfg.roster,
                         busy_timeout_s=cfg.busy_timeout_s)
     return cfg, store
@@ -107,11 +116,15 @@ def run_interactive(args: argparse.Namespace) -> int:
 
 
 def run_enqueue(args: argparse.Namespace) -> int:
+    import itertools
+
     from any2capins.review.enqueue import enqueue, read_merged
 
-    cfg, store = open_store(args)
+    shards = read_merged(args.run)
+    first = next(shards)  # no merged captions: InputError before a queue is created
+    cfg, store = open_store(args, create=True)
     with store:
-        summary = enqueue(store, read_merged(args.run), args.policy or cfg.policy)
+        summary = enqueue(store, itertools.chain([first], shards), args.policy or cfg.policy)
         counts = store.counts_by_state()
     print(f"enqueue ({summary.policy}): {summary.seen} captions seen, {summary.added} added, "
           f"{summary.already_queued} already queued, {summary.not_selected} not selected, "

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import logging
 import os
+import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from any2capins.config.base import RuntimeConfig, StageResources
 from any2capins.errors import StageError
 from any2capins.io.shards import ShardStore
 from any2capins.models.common import ShardDone
-from any2capins.runtime.shard import process_shard
+from any2capins.runtime.cluster import actor_options, ensure_ray, workers_that_fit
+from any2capins.runtime.shard import process_shard, worker_id
 from any2capins.runtime.stage import ShardTask, Stage
 
 log = logging.getLogger(__name__)
@@ -77,37 +81,23 @@ class _StageActor:
         self.max_retries = max_retries
         self.ready = False
 
-    def setup(self) -> str:
+    def setup(self, probe: str | None = None) -> str:
+        """Load the stage here, where it runs (device checks included). `probe`, a file the
+        driver wrote in a local run folder, must be visible: else this worker cannot see
+        the run folder and would write shards nobody reads."""
+        if probe is not None and not Path(probe).exists():
+            raise StageError(
+                f"the run folder {self.store.run_dir} is not visible from worker "
+                f"{worker_id()}: use a folder every node mounts at the same path, or s3://")
         if not self.ready:
             apply_threads(self.stage.resources)
             self.stage.setup()
             self.ready = True
-        return f"{os.getpid()}"
+        return worker_id()
 
     def run(self, task: ShardTask) -> ShardDone:
         self.setup()
         return process_shard(self.stage, self.store, task, self.max_retries)
-
-
-def ensure_ray(runtime: RuntimeConfig) -> None:
-    """Connect to `runtime.ray_address` / $RAY_ADDRESS, or start an embedded local cluster."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    address = runtime.ray_address or os.environ.get("RAY_ADDRESS") or None
-    kwargs: dict[str, Any] = {"ignore_reinit_error": True, "include_dashboard": False,
-                              "logging_level": logging.WARNING, "log_to_driver": True}
-    if address is None:
-        if runtime.num_cpus:
-            kwargs["num_cpus"] = runtime.num_cpus
-        if runtime.object_store_memory_gb:
-            kwargs["object_store_memory"] = int(runtime.object_store_memory_gb * 2**30)
-        if runtime.temp_dir:
-            kwargs["_temp_dir"] = runtime.temp_dir
-    else:
-        kwargs["address"] = address
-    ray.init(**kwargs)
 
 
 class RayExecutor:
@@ -117,18 +107,17 @@ class RayExecutor:
     def _actors(self, stage: Stage, run_dir: str, n: int) -> list[Any]:
         import ray
 
-        res = stage.resources
-        options: dict[str, Any] = {"num_cpus": res.num_cpus, "num_gpus": res.num_gpus,
-                                   "max_restarts": 2, "max_task_retries": 2}
-        if res.memory_gb:
-            options["memory"] = int(res.memory_gb * 2**30)
+        options = {**actor_options(stage.resources), "max_restarts": 2, "max_task_retries": 2}
+        n = workers_that_fit(stage.name, options, n)
         cls = ray.remote(_StageActor).options(**options)
         actors = [cls.remote(stage, run_dir, self.runtime.max_item_retries) for _ in range(n)]
         try:
-            ray.get([a.setup.remote() for a in actors])
-        except Exception as exc:
-            for a in actors:
-                ray.kill(a)
+            with _visibility_probe(run_dir) as probe:
+                ray.get([a.setup.remote(probe) for a in actors])
+        except BaseException as exc:
+            _stop(actors, [])
+            if not isinstance(exc, Exception):
+                raise
             cause = getattr(exc, "cause", None) or exc
             msg = f"{stage.name}: setup failed: {type(cause).__name__}: {cause}"
             raise StageError(msg) from exc
@@ -161,10 +150,40 @@ class RayExecutor:
                     nxt = queue.pop(0)
                     inflight[actor.run.remote(nxt)] = (actor, nxt)
         finally:
-            for ref in inflight:
-                ray.cancel(ref, force=True)
-            for a in actors:
-                ray.kill(a)
+            _stop(actors, list(inflight))
+
+
+def _stop(actors: Sequence[Any], refs: Sequence[Any]) -> None:
+    """Cancel unfinished actor tasks (force=True is not allowed for actor tasks) and kill the
+    actors; a shard cut short leaves no completion record and is redone by the next run."""
+    import ray
+
+    for ref in refs:
+        try:
+            ray.cancel(ref)
+        except Exception as exc:  # noqa: BLE001 - stopping must go on for the other actors
+            log.debug("cancel failed: %s", exc)
+    for actor in actors:
+        try:
+            ray.kill(actor, no_restart=True)
+        except Exception as exc:  # noqa: BLE001
+            log.debug("kill failed: %s", exc)
+
+
+@contextmanager
+def _visibility_probe(run_dir: str) -> Iterator[str | None]:
+    """A file in a local run folder that every worker must see (None for object stores)."""
+    if "://" in run_dir:
+        yield None
+        return
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    path = Path(run_dir) / f".workers-see-this-{uuid.uuid4().hex[:12]}"
+    path.write_text("written by the driver; workers check that they see the run folder\n",
+                    encoding="utf-8")
+    try:
+        yield str(path)
+    finally:
+        path.unlink(missing_ok=True)
 
 
 def make_executor(runtime: RuntimeConfig) -> LocalExecutor | RayExecutor:

@@ -5,6 +5,7 @@ Shared by every executor so that in-process and Ray runs produce identical shard
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -14,7 +15,7 @@ from pydantic import BaseModel
 
 from any2capins.errors import StageError
 from any2capins.io.shards import ShardStore
-from any2capins.models.common import ErrorRecord, ShardDone, utc_now
+from any2capins.models.common import ErrorRecord, ShardDone, TokenUsage, utc_now
 from any2capins.runtime.stage import Failure, ShardTask, Stage
 
 
@@ -58,30 +59,67 @@ def _retry(stage: Stage, item: BaseModel, res: object, max_retries: int) -> obje
 def process_shard(
     stage: Stage, store: ShardStore, task: ShardTask, max_retries: int = 1
 ) -> ShardDone:
-    """Process and write one shard; returns its completion record."""
+    """Process and write one shard; returns its completion record. With `task.retry`, only the
+    items with those keys are processed; the shard's other rows and error rows are kept."""
     started, t0 = utc_now(), time.perf_counter()
     items = load_inputs(stage, store, task)
+    stage.shard_context = task.context
     stage.begin_shard(task.index, store.run_dir)
+    todo = items if task.retry is None else [i for i in items if stage.item_key(i) in task.retry]
     outputs: list[BaseModel] = []
     errors: list[ErrorRecord] = []
-    ok_items = 0
     size = stage.resources.batch_size
-    for start in range(0, len(items), size):
-        batch = items[start : start + size]
+    for start in range(0, len(todo), size):
+        batch = todo[start : start + size]
         for item, res in zip(batch, run_batch(stage, batch, max_retries), strict=True):
             rows = _output_rows(stage, res)
-            failures = [r for r in rows if isinstance(r, Failure)]
-            errors.extend(_error_row(stage, task.index, item, f) for f in failures)
+            errors.extend(_error_row(stage, task.index, item, r) for r in rows
+                          if isinstance(r, Failure))
             outputs.extend(r for r in rows if not isinstance(r, Failure))
-            ok_items += not failures
+    usage = stage.take_usage()
+    run_usage, retried = usage, 0
+    if task.retry is not None:
+        outputs, errors, usage = _merge_kept(stage, store, task, outputs, errors, usage)
+        retried = len(todo)
+    failed = {(e.clip_id, e.uri) for e in errors}
     done = ShardDone(
-        stage=stage.name, shard=task.index, input_rows=len(items), ok_items=ok_items,
+        stage=stage.name, shard=task.index, input_rows=len(items),
+        ok_items=sum(stage.item_key(i) not in failed for i in items),
         output_rows=len(outputs), error_rows=len(errors), started=started, finished=utc_now(),
-        seconds=round(time.perf_counter() - t0, 4), worker=worker_id(), usage=stage.take_usage(),
+        seconds=round(time.perf_counter() - t0, 4), worker=worker_id(), usage=usage,
+        output_dir=stage.output_dir, retriable_errors=sum(e.retriable for e in errors),
+        retried=retried, run_usage=run_usage, **_provenance_fields(task),
     )
     store.write_shard(output_dir=stage.output_dir, model=stage.output_model, index=task.index,
                       rows=outputs, errors=errors, done=done)
     return done
+
+
+def _provenance_fields(task: ShardTask) -> dict[str, object]:
+    """The completion record's fields saying what the shard was made from."""
+    prov = task.provenance
+    if prov is None:
+        return {}
+    return {"fingerprint": prov.fingerprint, "upstream": dict(prov.upstream),
+            "settings": json.dumps(prov.settings, sort_keys=True, default=str)}
+
+
+def _merge_kept(  # noqa: PLR0917 - private helper of process_shard
+    stage: Stage, store: ShardStore, task: ShardTask, outputs: list[BaseModel],
+    errors: list[ErrorRecord], usage: TokenUsage | None,
+) -> tuple[list[BaseModel], list[ErrorRecord], TokenUsage | None]:
+    """A retry's new rows joined with what the shard keeps: the rows and error rows of the
+    items not retried (for fan-out stages, rows of a retried clip are dropped: it is redone
+    whole). Usage adds the previous writes' usage, so the record covers the whole shard."""
+    retried = task.retry or frozenset()
+    clips = {clip for clip, _ in retried if clip is not None}
+    kept = [r for r in store.read_shard(stage.output_dir, task.index, stage.output_model)
+            if not (stage.fan_out and getattr(r, "clip_id", None) in clips)]
+    kept_errors = [e for e in store.shard_errors(stage.name, task.index)
+                   if (e.clip_id, e.uri) not in retried]
+    before = task.previous.usage if task.previous else None
+    total = before + usage if before and usage else (before or usage)
+    return kept + outputs, kept_errors + errors, total
 
 
 def _output_rows(stage: Stage, res: object) -> list[BaseModel | Failure]:

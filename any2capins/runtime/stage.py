@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel
 
 from any2capins.config.base import StageResources
-from any2capins.models.common import TokenUsage
+from any2capins.models.common import ShardDone, TokenUsage
 
 InT = TypeVar("InT", bound=BaseModel)
 OutT = TypeVar("OutT", bound=BaseModel)
@@ -47,6 +47,24 @@ class ShardTask:
     index: int
     input_dir: str | None = None
     rows: tuple[BaseModel, ...] | None = None
+    # side inputs prepared for this shard by whoever schedules it (e.g. extract's decoded
+    # frame plan); handed to the stage as `stage.shard_context` before `begin_shard`
+    context: Any = None
+    # Set by the runner for a shard that is done except for retriable error rows: the
+    # (clip_id, uri) keys of the items to redo; the rest of the shard is kept.
+    retry: frozenset[tuple[str | None, str]] | None = None
+    previous: ShardDone | None = None  # the record a retry rewrites (its usage is carried on)
+    # Set by the runner, stored in the completion record: what the shard is made from.
+    provenance: Provenance | None = None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """The settings fingerprint of a stage and the identities of the input shards it read."""
+
+    fingerprint: str
+    settings: dict[str, Any]
+    upstream: tuple[tuple[str, str], ...] = ()
 
 
 class Stage(ABC, Generic[InT, OutT]):
@@ -62,6 +80,8 @@ class Stage(ABC, Generic[InT, OutT]):
     # output: every one is a written row or an error row; `ok_items` counts items without any
     # failure. For 1:1 stages: input rows = ok items + error rows.
     fan_out: ClassVar[bool] = False
+    # the `ShardTask.context` of the shard being processed (None when none was given)
+    shard_context: Any = None
 
     def __init__(self, resources: StageResources) -> None:
         self.resources = resources
@@ -85,3 +105,34 @@ class Stage(ABC, Generic[InT, OutT]):
     def take_usage(self) -> TokenUsage | None:
         """Token usage accumulated since the last call (LLM stages override this)."""
         return None
+
+    # -- what a shard's output depends on (stored in its completion record) ---------------
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings that matter for the output, JSON-able. A done shard whose record holds
+        other settings is redone. Default: every config model the stage holds, dumped without
+        scheduling knobs (resources, worker counts, progress). Stages whose output depends on
+        more (prompt files, a backend's version) override this."""
+        out: dict[str, Any] = {}
+        for key, value in sorted(vars(self).items()):
+            if isinstance(value, BaseModel) and key != "resources":
+                out[key] = _without_knobs(value.model_dump(mode="json"))
+        return out
+
+    def upstream(self) -> list[str]:
+        """Names of the stages whose completion records of the same shard index are inputs of
+        this stage, besides the stage that wrote the task's `input_dir` (always included).
+        E.g. captions also reads the condition stages. Default: none."""
+        return []
+
+
+_KNOBS = frozenset({"resources", "workers", "progress", "num_cpus", "num_gpus", "memory_gb",
+                    "torch_threads", "batch_size", "concurrency", "load_log"})
+
+
+def _without_knobs(value: Any) -> Any:
+    """`value` with scheduling-only keys removed at every level (they never change rows)."""
+    if isinstance(value, dict):
+        return {k: _without_knobs(v) for k, v in value.items() if k not in _KNOBS}
+    if isinstance(value, list):
+        return [_without_knobs(v) for v in value]
+    return value

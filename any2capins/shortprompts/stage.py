@@ -57,6 +57,25 @@ class ShortPromptsStage(Stage[ApprovedCaption, ShortPromptRecord]):
         self.cache_root = config.cache_dir or ShardStore(run_dir).root.join(
             "shortprompts", "_cache").uri()
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What the prompts depend on: backend, recipe, word limits and checks, and for the LLM
+        backend the model, sampling, output mode and prompt file versions (not concurrency,
+        timeouts or retries)."""
+        cfg = self.config
+        out: dict[str, Any] = cfg.model_dump(
+            mode="json", include={"backend", "recipe", "target_words", "max_words", "min_words",
+                                  "camera_terms", "layout_terms", "max_attempts"})
+        if cfg.backend == "openai":
+            from any2capins.llm.client import request_params
+
+            out |= {"params": request_params(cfg.llm), "mode": cfg.llm.structured_output,
+                    "prompts": {k: p.tag for k, p in self.prompts.items()}}
+        return out
+
+    def upstream(self) -> list[str]:
+        """The condition stages whose rows decide the condition sets."""
+        return ["depth", "pose", "camera", "refs"]
+
     def setup(self) -> None:
         if self.config.backend == "openai":
             from any2capins.shortprompts.llm import LLMPromptWriter
@@ -70,6 +89,8 @@ class ShortPromptsStage(Stage[ApprovedCaption, ShortPromptRecord]):
 
     def begin_shard(self, index: int, run_dir: str) -> None:
         self.conditions = load_shard_conditions(ShardStore(run_dir), index)
+        if self.writer is not None:
+            self.writer.open_shard(index)
 
     def take_usage(self) -> TokenUsage | None:
         return self.writer.take_usage() if self.writer is not None else None
@@ -107,7 +128,8 @@ class ShortPromptsStage(Stage[ApprovedCaption, ShortPromptRecord]):
                            attempts=1)
 
     def finish(self, p: dict[str, Any], prompt: str, *, backend: str, model: str | None,
-               version: str, attempts: int) -> ShortPromptRecord | Failure:
+               version: str, attempts: int, structured_output: str | None = None,
+               retries: list[str] | None = None) -> ShortPromptRecord | Failure:
         """The record for a generated prompt, or a Failure naming the checks it failed."""
         problems = check_prompt(prompt, p["conditions"], p["n_images"], p["text"], self.config)
         if problems:
@@ -120,6 +142,7 @@ class ShortPromptsStage(Stage[ApprovedCaption, ShortPromptRecord]):
             conditions=p["conditions"], condition_set=set_name(p["conditions"]),
             n_ref_images=p["n_images"], prompt=prompt, words=words(prompt), backend=backend,
             model=model, prompt_version=version, attempts=attempts,
+            structured_output=structured_output, retries=list(retries or []),
             caption_version=c.version,
             caption_complete=all(p["sections"].get(s) for s in SECTIONS),
         )

@@ -5,13 +5,17 @@ Order of the checks (each one a status with a reason, never an exception):
   median SIFT keypoints per frame below minimum    -> failed (textureless)
   no verified frame pair                           -> failed (no_matches)
   the still part of the matches (low quantile of the
-  keypoint displacements) never moves more than a little -> static (identity poses)
+  keypoint displacements) never moves more than a little -> static (identity poses, none
+                                                      of them measured)
   most verified pairs PLANAR_OR_PANORAMIC          -> rotation_only (rotations from chained
                                                       homographies, focal fitted to them)
   incremental mapping registers enough frames      -> ok (normalised SfM poses)
-  mapping fails but the motion is small            -> rotation_only (homographies, reason says)
+  mapping fails but the motion is small            -> rotation_only (homographies; the reason
+                                                      names the failure and the small motion)
   otherwise                                        -> failed (sfm)
 Mapping, the expensive step, only runs when the cheap pair statistics call for it.
+What each estimate measured is kept apart from what it assumed: per frame `measured` (pose,
+rotation or none) and per clip `measured` and `focal_source`.
 """
 
 from __future__ import annotations
@@ -37,13 +41,22 @@ class Estimate:
     sfm_size: tuple[int, int]  # (w, h) of the frames SfM saw
     K: np.ndarray  # 3x3 at SfM resolution
     poses: list[np.ndarray] = field(default_factory=list)  # normalised cam_from_world
-    registered: list[bool] = field(default_factory=list)
+    # per frame what was measured: "pose", "rotation" (translation assumed zero) or "none"
+    # (identity of a static clip, interpolated or copied from a neighbour)
+    frame_measured: list[str] = field(default_factory=list)
+    measured: str = "none"  # per clip: full, rotation, none
+    focal_source: str = "prior"  # sfm, homographies, prior
     reprojection_error: float | None = None
     planar_share: float | None = None
-    median_motion: float | None = None
+    background_motion: float | None = None
     scale_depth: float | None = None
     segments: list[MotionSegment] = field(default_factory=list)
     description: str = ""
+
+    @property
+    def registered(self) -> list[bool]:
+        """Per frame: was anything of its pose measured."""
+        return [m != "none" for m in self.frame_measured]
 
     @property
     def num_registered(self) -> int:
@@ -88,26 +101,28 @@ def _estimate(frames: np.ndarray, times: list[float], cfg: CameraConfig, tmp: Pa
         return _failed("no_matches: no frame pair passed geometric verification", size, cfg)
     motion = _background_motion(matches, cfg.static_quantile) / max(size)
     share = matches.planar_share
-    stats = {"planar_share": share, "median_motion": round(motion, 6)}
+    stats = {"planar_share": share, "background_motion": round(motion, 6)}
     if motion < cfg.static_motion:
         n = len(frames)
         ident = [np.column_stack([np.eye(3), np.zeros(3)])] * n
-        reason = f"background motion {motion:.4f} of the frame < {cfg.static_motion}"
+        reason = (f"background motion {motion:.4f} of the frame < static_motion "
+                  f"{cfg.static_motion}: identity poses, not measured")
         est = Estimate("static", reason, size, _prior_k(size, cfg.focal_prior), ident,
-                       [True] * n, **stats)
+                       ["none"] * n, **stats)
     elif share is not None and share >= cfg.planar_share:
         est = _rotation_only(matches, len(frames), times=times, size=size, cfg=cfg,
-                             stats=stats)
+                             stats=stats, why=f"{share:.2f} of verified pairs are "
+                             f"planar/panoramic (>= planar_share {cfg.planar_share})")
     else:
         est = _sfm(tmp, len(frames), matches.initial_pair(), times=times, size=size, cfg=cfg,
                    stats=stats)
         if est.status == "failed" and motion < cfg.fallback_motion:
             # little parallax to triangulate (a near-still shot, film gate weave): the
-            # homographies describe such motion well; the reason says it was a fallback
-            rot = _rotation_only(matches, len(frames), times=times, size=size, cfg=cfg,
-                                 stats=stats)
-            rot.reason = f"{est.reason}; small motion, so {rot.reason}"
-            est = rot
+            # homographies describe such motion well; the reason names both triggers
+            est = _rotation_only(matches, len(frames), times=times, size=size, cfg=cfg,
+                                 stats=stats, why=f"{est.reason}, and the background motion "
+                                 f"{motion:.4f} of the frame is small (< fallback_motion "
+                                 f"{cfg.fallback_motion})")
     if est.status != "failed":
         est.segments = segments(est.poses, times, cfg.motion)
         est.description = sentence(est.segments)
@@ -126,7 +141,10 @@ def _background_motion(matches: Matches, quantile: float) -> float:
 
 
 def _rotation_only(matches: Matches, n: int, *, times: list[float], size: tuple[int, int],
-                   cfg: CameraConfig, stats: dict) -> Estimate:
+                   cfg: CameraConfig, stats: dict, why: str) -> Estimate:
+    """Rotations from chained pairwise homographies; translation zero (assumed), focal
+    fitted to the homographies when they carry enough rotation, else the prior. `why`: the
+    trigger, which starts the reason."""
     import cv2
 
     fitted = []
@@ -144,11 +162,12 @@ def _rotation_only(matches: Matches, n: int, *, times: list[float], size: tuple[
     f = f or prior
     rots = geo.rotations_from_homographies(chained, f, size)
     poses = [None if r is None else np.column_stack([r, np.zeros(3)]) for r in rots]
-    registered = [p is not None for p in poses]
+    measured = ["none" if p is None else "rotation" for p in poses]
     k = np.array([[f, 0, size[0] / 2], [0, f, size[1] / 2], [0, 0, 1.0]])
-    reason = (f"{stats['planar_share']:.2f} of verified pairs are planar/panoramic; rotations "
-              f"from homographies, focal {'fitted' if focal_known else 'from prior'}")
-    return Estimate("rotation_only", reason, size, k, geo.fill_missing(poses, times), registered,
+    reason = (f"{why}: rotations from homographies, translation not measured (zero), focal "
+              f"{'fitted to them' if focal_known else 'from the prior'}")
+    return Estimate("rotation_only", reason, size, k, geo.fill_missing(poses, times), measured,
+                    measured="rotation", focal_source="homographies" if focal_known else "prior",
                     **stats)
 
 
@@ -165,5 +184,7 @@ def _sfm(tmp: Path, n: int, init_pair: tuple[int, int] | None, *, times: list[fl
     depths = mapped.points_depth_first
     depth = float(np.median(depths)) if len(depths) else 1.0
     poses = geo.fill_missing(geo.normalise(mapped.poses, ref, depth), times)
-    return Estimate("ok", f"{sum(reg)} of {n} frames registered", size, mapped.K, poses, reg,
+    measured = ["pose" if r else "none" for r in reg]
+    return Estimate("ok", f"{sum(reg)} of {n} frames registered", size, mapped.K, poses,
+                    measured, measured="full", focal_source="sfm",
                     reprojection_error=mapped.reprojection_error, scale_depth=depth, **stats)

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 
 from any2capins.conditions.camera.estimate import Estimate, estimate_camera
+from any2capins.conditions.common import stage_frames
 from any2capins.config.camera import CameraConfig
 from any2capins.errors import DecodeError
 from any2capins.io import fs
-from any2capins.io.frames import sample_frames
+from any2capins.io.frames import SampledFrames, sample_frames
 from any2capins.models.camera import CameraFrame, CameraRecord
 from any2capins.models.clips import ClipRecord
 from any2capins.runtime.stage import Failure, Stage
@@ -41,15 +42,11 @@ class CameraStage(Stage[ClipRecord, CameraRecord]):
         start = time.perf_counter()
         cfg = self.config
         try:
-            path = fs.local_copy(clip.uri, self.cache_dir)
+            # frames from extract's one decode pass (request "camera", see conditions.plan),
+            # or decoded here when the stage runs on its own
+            sampled, _ = stage_frames(self, clip, "camera", lambda: self._decode(clip))
         except OSError as exc:
             return Failure("UnreadableFile", f"cannot read {clip.uri}: {exc}")
-        try:
-            # decode at twice the SfM size, then area-downscale: the decoder's own scaling
-            # aliases, which tripled the rotation error on the benchmark clip (0.074 vs 0.025)
-            sampled = sample_frames(path, fps=cfg.fps, count=None if cfg.fps else cfg.count,
-                                    max_frames=cfg.max_frames, max_side=2 * cfg.max_side,
-                                    meta=clip)
         except DecodeError as exc:
             return Failure("DecodeError", str(exc))
         frames = [area_resize(f, cfg.max_side) for f in sampled.frames]
@@ -57,6 +54,15 @@ class CameraStage(Stage[ClipRecord, CameraRecord]):
         return to_record(clip, indices=sampled.indices, times=sampled.timestamps,
                          source_size=sampled.source_size, est=est,
                          seconds=time.perf_counter() - start)
+
+    def _decode(self, clip: ClipRecord) -> SampledFrames:
+        """Decode at twice the SfM size, then area-downscale (in `_one`): the decoder's own
+        scaling aliases, which tripled the rotation error on the benchmark clip (0.074 vs
+        0.025)."""
+        cfg = self.config
+        path = fs.local_copy(clip.uri, self.cache_dir)
+        return sample_frames(path, fps=cfg.fps, count=None if cfg.fps else cfg.count,
+                             max_frames=cfg.max_frames, max_side=2 * cfg.max_side, meta=clip)
 
 
 def area_resize(frame: np.ndarray, max_side: int) -> np.ndarray:
@@ -82,14 +88,15 @@ def to_record(clip: ClipRecord, *, indices: Sequence[int], times: Sequence[float
         CameraFrame(frame_index=int(i), timestamp=float(t), fx=float(k[0, 0] * sx),
                     fy=float(k[1, 1] * sy), cx=float(k[0, 2] * sx), cy=float(k[1, 2] * sy),
                     cam_from_world=[round(float(v), 9) for v in np.asarray(pose).reshape(-1)],
-                    registered=bool(reg))
-        for i, t, pose, reg in zip(indices, times, est.poses, est.registered, strict=False)
+                    registered=m != "none", measured=m)
+        for i, t, pose, m in zip(indices, times, est.poses, est.frame_measured, strict=False)
     ]
     return CameraRecord(
         clip_id=clip.clip_id, uri=clip.uri, status=est.status, reason=est.reason,
         width=int(w), height=int(h), sfm_width=int(sw), sfm_height=int(sh), frames=frames,
-        num_sampled=len(indices), num_registered=est.num_registered,
-        reprojection_error=est.reprojection_error, planar_share=est.planar_share,
-        median_motion=est.median_motion, scale_depth=est.scale_depth, segments=est.segments,
+        num_sampled=len(indices), num_registered=est.num_registered, measured=est.measured,
+        focal_source=est.focal_source, reprojection_error=est.reprojection_error,
+        planar_share=est.planar_share, background_motion=est.background_motion,
+        scale_depth=est.scale_depth, segments=est.segments,
         description=est.description, seconds=round(seconds, 3),
     )

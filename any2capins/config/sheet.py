@@ -1,0 +1,17 @@
+"""Settings of contact sheets (`any2capins sheet`, and `extract` when `during_extract`)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from any2capins.config.base import StrictModel
+
+
+class SheetConfig(StrictModel):
+    """Contact sheets: one PNG per clip for annotators (frames, depth, pose, camera, crops)."""
+
+    during_extract: bool = Field(
+        False, description="Write RUN_DIR/sheets/<clip_id>.png for every clip after extract.")
+    frames: int = Field(6, ge=1, le=16, description="Frames shown per row.")
+    thumb_height: int = Field(150, ge=32, description="Height (px) of one frame thumbnail.")
+    dpi: int = Field(100, ge=50, description="Resolution of the PNG.")

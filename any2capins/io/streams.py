@@ -1,0 +1,185 @@
+"""The video stream of a file and its packet index: the part of decoding that probe and the
+sampler share.
+
+Stream rule (`pick_stream`): among the container's video streams that are not an attached
+picture (cover art), the one FFmpeg's command line picks by default: score = width x height,
+plus 5,000,000 for the default disposition, first stream on ties. (So a default-flagged stream
+wins over a larger non-default one, as in `ffmpeg -i file out.mp4`.) Audio, subtitle and data
+streams are never demuxed.
+
+Packet index (`scan_index`): demux only, no decoding, so it is cheap (one read of the bytes):
+the presentation timestamps of the clip's frames, its keyframes and its end. It, not the
+container header, says how many frames a clip has.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from any2capins.errors import DecodeError
+from any2capins.io.frames import decoder_message
+
+DECODE_LOG_ENV = "ANY2CAPINS_DECODE_LOG"
+DEFAULT_BONUS = 5_000_000  # FFmpeg's score bonus for the default disposition
+REORDER_MARGIN_S = 2.0  # demux this far past a span's end: B-frame reordering stays inside
+MAX_MESSAGES = 8  # distinct decoder messages kept per clip
+NOISE = ("deprecated pixel format used",)  # swscale chatter about JPEG-range formats
+
+
+class Notes:
+    """Decoder messages of one clip, deduplicated with counts (a damaged file repeats itself)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def add(self, text: str) -> None:
+        text = " ".join(text.split())  # one line per message
+        if text and not any(n in text for n in NOISE):
+            self.counts[text] += 1
+
+    def lines(self) -> list[str]:
+        kept = list(self.counts.items())[:MAX_MESSAGES]
+        return [f"{t} (x{n})" if n > 1 else t for t, n in kept]
+
+
+def open_container(path: str, *, purpose: str = "decode") -> Any:
+    """av.open with accounting: for frame decoding, when $ANY2CAPINS_DECODE_LOG names a file,
+    one line "<pid> <path>" is appended per open (tests count opens across Ray actors)."""
+    import av
+
+    log = os.environ.get(DECODE_LOG_ENV)
+    if log and purpose == "decode":
+        with Path(log).open("a", encoding="utf-8") as f:
+            f.write(f"{os.getpid()} {path}\n")
+    try:
+        return av.open(path)
+    except Exception as exc:  # noqa: BLE001 - FFmpeg's open errors are decode errors here
+        raise DecodeError(f"cannot open video: {decoder_message(exc)}") from None
+
+
+def pick_stream(container: Any, preferred: int | None = None) -> Any:
+    """The video stream to use: `preferred` (a container stream index) when it names a usable
+    video stream, else FFmpeg's rule (see module docstring). DecodeError when none."""
+    import av
+
+    attached = av.stream.Disposition.attached_pic
+    usable = [s for s in container.streams.video if not s.disposition & attached]
+    if not usable:
+        raise DecodeError("no video stream in the container (cover art is not video)")
+    for s in usable:
+        if s.index == preferred:
+            return s
+
+    def score(s: Any) -> int:
+        w, h = s.codec_context.width or 0, s.codec_context.height or 0
+        return w * h + DEFAULT_BONUS * bool(s.disposition & av.stream.Disposition.default)
+
+    return max(usable, key=lambda s: (score(s), -s.index))
+
+
+@dataclass(frozen=True)
+class FrameIndex:
+    """Presentation timestamps (stream time-base units, sorted, unique) of the clip's frames
+    (damaged ones included), keyframe pts, and the clip's end in seconds. `scanned`: every
+    frame pts the scan saw from `origin` (the pts it seeked to; None = the file start), span
+    or not, for timing frames by output order. `decode_order`: the packets' times rise in
+    decode order although the codec reorders frames (B-frames in AVI): their pts are decode
+    times, so decoded frames must be timed by output order."""
+
+    pts: list[int]
+    keys: list[int]
+    time_base: Fraction
+    end_s: float
+    scanned: list[int]
+    origin: int | None
+    decode_order: bool = False
+    key_dts: dict[int, int] = field(default_factory=dict)  # keyframe pts -> its dts
+
+    def seek_point(self, key_pts: int) -> int:
+        """Where to seek for keyframe `key_pts`: its dts (demuxers index by decode time; a
+        pts-based seek can land one GOP late on B-frame streams, e.g. MPEG-TS)."""
+        return self.key_dts.get(key_pts, key_pts)
+
+    def seconds(self, pts: int) -> float:
+        return pts * self.tb
+
+    @property
+    def tb(self) -> float:
+        """The time base as a float (cheap per-frame conversions on long clips)."""
+        return float(self.time_base)
+
+
+def scan_index(container: Any, stream: Any, span: tuple[float | None, float | None],
+               notes: Notes | None = None) -> FrameIndex:
+    """Demux (no decoding) the stream's packets in the span: what the file really holds.
+    Empty packets (AVI dropped frames) and packets FFmpeg marks to discard (edit lists) are not
+    frames; a packet without pts uses its dts. A demux error (truncated file) ends the index
+    there (noted)."""
+    tb = stream.time_base or Fraction(1, 90000)
+    lo, hi = span
+    origin = int(lo / tb) if lo else None
+    if origin is not None:
+        container.seek(origin, stream=stream, backward=True)
+    stop = None if hi is None else int((hi + REORDER_MARGIN_S) / tb)
+    pts: set[int] = set()
+    keys: dict[int, int] = {}
+    rising, last = True, None
+    for p in packets(container, stream, notes):
+        t = p.pts if p.pts is not None else p.dts
+        if t is None or p.size == 0 or p.is_discard:
+            continue
+        rising, last = rising and (last is None or t > last), t
+        pts.add(t)
+        if p.is_keyframe:
+            keys[t] = p.dts if p.dts is not None else t
+        if stop is not None and p.dts is not None and p.dts > stop:
+            break
+    ordered = sorted(pts)
+    ftb = float(tb)
+    inside = [t for t in ordered if (lo is None or t * ftb >= lo) and (hi is None or t * ftb < hi)]
+    end = _end_seconds(inside, tb, hi, stream)
+    reorders = bool(getattr(stream.codec_context, "has_b_frames", False))
+    decode_order = reorders and rising and len(ordered) > 1
+    return FrameIndex(inside, sorted(keys), tb, end, ordered, origin, decode_order, keys)
+
+
+def packets(container: Any, stream: Any, notes: Notes | None) -> Iterator[Any]:
+    """The stream's packets from the current position; a demux error (truncated or damaged
+    container) ends them, noted."""
+    demuxed = container.demux(stream)
+    while True:
+        try:
+            yield next(demuxed)
+        except StopIteration:
+            return
+        except Exception as exc:  # noqa: BLE001 - FFmpeg error types; the file ends here
+            if notes is not None:
+                notes.add(f"demuxing stopped: {decoder_message(exc)}")
+            return
+
+
+def _end_seconds(pts: list[int], tb: Fraction, hi: float | None, stream: Any) -> float:
+    if hi is not None or not pts:
+        return hi or 0.0
+    if len(pts) > 1:
+        step = float(np.median(np.diff(pts)) * tb)
+    else:
+        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+        step = 1 / float(rate) if rate else 0.04
+    return float(pts[-1] * tb) + step
+
+
+
+
+def frame_rotation(frame: Any) -> int:
+    """Counter-clockwise display rotation (0/90/180/270) from the frame's display matrix
+    (PyAV reports e.g. -90 for 270)."""
+    return (round(float(getattr(frame, "rotation", 0) or 0) / 90) % 4) * 90
