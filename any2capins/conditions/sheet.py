@@ -266,7 +266,8 @@ def render(cc: ClipConditions, cfg: SheetConfig, frames: SampledFrames | str | N
                 if c.span_start_s is not None and c.span_end_s is not None else "")
         fig.suptitle(f"{c.clip_id}  {c.uri}{shot}\n{c.width}x{c.height}, {c.duration_s:.1f} s, "
                      f"{c.fps:.1f} fps; conditions: {', '.join(cc.records) or 'none'}{warn}",
-                     fontsize=8, x=0.01, ha="left", color="#a00000" if tiny else "black")
+                     fontsize=8, x=0.01, ha="left", color="#a00000" if tiny else "black",
+                     y=1.0, va="bottom")  # above the frame titles; the tight bbox grows
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=cfg.dpi, bbox_inches="tight")
     finally:
