@@ -136,6 +136,26 @@ def test_missing_refs_are_not_faked(tmp_path: Path) -> None:
     assert {e.error_class for e in errors} == {"MissingInput"}
 
 
+def test_instances_carry_the_span_of_a_shot_clip(tmp_path: Path) -> None:
+    """A clip that is one shot of a longer video: its instances say which part of `uri`."""
+    from any2capins.io import fs
+    from any2capins.io.arrow import to_table
+    from any2capins.models.clips import ClipRecord
+
+    build_run(str(tmp_path), [[ClipSpec("e" * 16)]])
+    run_shortprompts(tmp_path)
+    store = ShardStore(str(tmp_path))
+    clips = store.read_shard("clips", 0, ClipRecord)
+    shot = clips[0].model_copy(update={"span_start_s": 1.199, "span_end_s": 3.499,
+                                       "duration_s": 2.3})
+    fs.write_table_atomic(store.data_loc("clips", 0), to_table([shot], ClipRecord))
+    cfg = load_config([], ["runtime.executor=local", "runtime.progress=false"])
+    run_stage(ExportStage(cfg.export), [ShardTask(0, "shortprompts")], str(tmp_path), cfg.runtime)
+    rows = store.read_all("instances", InstanceRecord)
+    assert rows and {(r.span_start_s, r.span_end_s, r.duration_s) for r in rows} == {
+        (1.199, 3.499, 2.3)}
+
+
 def test_commands_end_to_end(tmp_path: Path, capsys) -> None:
     from any2capins.cli import main
 

@@ -94,6 +94,7 @@ class ExportStage(Stage[ShortPromptRecord, InstanceRecord]):
         text = caption_text(sections)
         return InstanceRecord(
             instance_id=sp.instance_id, clip_id=sp.clip_id, uri=sp.uri,
+            span_start_s=clip.span_start_s, span_end_s=clip.span_end_s,
             duration_s=clip.duration_s, width=clip.width, height=clip.height,
             conditions=sp.conditions, condition_set=sp.condition_set,
             condition_refs=[self._ref(t, sp.clip_id) for t in sp.conditions],

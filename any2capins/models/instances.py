@@ -95,7 +95,12 @@ class InstanceRecord(Record):
     instance_id: str
     clip_id: str
     uri: str
-    duration_s: float
+    span_start_s: float | None = Field(None, description="Start of the clip inside the file at "
+                                       "`uri` (presentation seconds), when the clip is one shot "
+                                       "of a longer video; None: the whole file.")
+    span_end_s: float | None = Field(None, description="End of that span (exclusive); None: the "
+                                     "whole file.")
+    duration_s: float = Field(description="Duration of the clip (of its span, for a shot).")
     width: int
     height: int
     conditions: list[str]
