@@ -372,12 +372,9 @@ def run(args: Any) -> int:
     """`any2capins docs [--check] [--out DIR]`."""
     folder = Path(args.out)
     if args.check:
-        stale = drift(folder)
-        for name in stale:
-            print(f"stale: {folder / name}")
-        if stale:
-            print("run `make docs` (any2capins docs) and commit the result")
-        return 1 if stale else 0
+        from any2capins.schemas import report_drift
+
+        return report_drift(folder, drift(folder), "docs")
     for path in write(folder):
         print(f"wrote {path}")
     return 0

@@ -78,15 +78,20 @@ def run_docs(args: argparse.Namespace) -> int:
     return run_docsgen(args)
 
 
+def report_drift(folder: Path, stale: list[str], target: str) -> int:
+    """`--check` output shared by `schemas` and `docs`: one line per stale file, what to run;
+    exit status 1 when anything is stale."""
+    for name in stale:
+        print(f"stale: {folder / name}")
+    if stale:
+        print(f"run `make {target}` (any2capins {target}) and commit the result")
+    return 1 if stale else 0
+
+
 def run(args: argparse.Namespace) -> int:
     folder = Path(args.out)
     if args.check:
-        stale = drift(folder)
-        for name in stale:
-            print(f"stale: {folder / name}")
-        if stale:
-            print("run `make schemas` (any2capins schemas) and commit the result")
-        return 1 if stale else 0
+        return report_drift(folder, drift(folder), "schemas")
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*"):
         if old.suffix in (".json", ".txt"):
