@@ -92,7 +92,10 @@ class CameraConfig(StrictModel):
         2.0, gt=0, description="Least triangulation angle (deg) of the initial pair, which is "
         "the verified non-planar pair with the largest image motion (COLMAP's default, 16 deg, "
         "is rarely met by a video clip).")
-    num_threads: int = Field(2, ge=1, description="Threads pycolmap may use per clip.")
+    num_threads: int = Field(
+        2, ge=1, description="Threads pycolmap may use per clip for feature extraction and "
+        "mapping. Matching always runs on one thread: threaded, COLMAP's matcher returns "
+        "different matches run to run, and so different camera words.")
     seed: int = Field(0, description="Random seed of the mapper (deterministic runs).")
     min_frames: int = Field(4, ge=2, description="Fewer sampled frames: status failed (too_short).")
     min_keypoints: int = Field(
