@@ -40,6 +40,13 @@ _FILLER_TEXT = ("the subject moves through a bright open space while light falls
 FILLER = _FILLER_TEXT.split(" ")
 
 
+class _Server(ThreadingHTTPServer):
+    # class attributes: listen() runs in the constructor, so a backlog set on the instance
+    # afterwards is never used (the default, 5, refused connections under concurrent load)
+    daemon_threads = True
+    request_queue_size = 256
+
+
 @dataclass
 class Recorded:
     body: dict[str, Any]
@@ -105,9 +112,7 @@ class ScriptedLLMServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._httpd.request_queue_size = 256
+        self._httpd = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
 

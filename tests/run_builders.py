@@ -84,9 +84,11 @@ def pose_record(spec: ClipSpec) -> PoseRecord:
 
 
 def refs_record(spec: ClipSpec) -> RefsRecord:
+    # crops in refs rank order; quality rises with the rank index, as when a subject seen in
+    # most frames outranks a sharper one seen once: consumers must keep this order
     crops = [RefCrop(track_id=i, label="person", frame_index=0, timestamp=0.0,
                      box=[0, 0, 5, 5], crop_box=[0, 0, 6, 6], score=0.9, sharpness=10.0,
-                     area_frac=0.1, edge_cut=False, quality=1.0 - i / 10,
+                     area_frac=0.1, edge_cut=False, quality=0.5 + i / 10,
                      frames_seen=2, jpeg=jpeg((200, 10 * i, 0)), crop_width=24, crop_height=24)
              for i in range(spec.crops or 0)]
     return RefsRecord(**_base(spec), width=64, height=48, crops=crops,

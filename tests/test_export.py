@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from run_builders import ClipSpec, build_run
+from run_builders import ClipSpec, build_run, jpeg
 from test_shortprompts import SPECS, run_shortprompts
 
 from any2capins.config import load_config
@@ -47,6 +47,8 @@ def test_instances_equal_approved_clips_times_sets(exported: Path) -> None:
     ident = next(r for r in a if r.condition_set == "identity")
     assert len(ident.ref_images) == 2 and ident.ref_stitched is not None
     assert ident.ref_images[0][:2] == b"\xff\xd8"  # JPEG
+    # 'image N' is the refs rank's N-th subject (the stitched order), not the N-th sharpest
+    assert ident.ref_images == [jpeg((200, 0, 0)), jpeg((200, 10, 0))]
     cam = next(r for r in a if r.condition_set == "camera")
     assert cam.camera_status == "ok" and cam.ref_images == []
     assert [ref.type for ref in cam.condition_refs] == ["camera"]

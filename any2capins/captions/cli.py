@@ -38,8 +38,9 @@ def run(args: argparse.Namespace) -> int:
     from any2capins.captions.usage import run_events, usage_lines, usage_report
     from any2capins.captions.writers import SectionsStage
     from any2capins.config import load_config
-    from any2capins.errors import InputError
+    from any2capins.errors import InputError, StageError
     from any2capins.io.shards import ShardStore
+    from any2capins.llm.breaker import server_stopped
     from any2capins.models.common import utc_now
     from any2capins.runlog import RunContext
     from any2capins.runtime import ShardTask, run_stage
@@ -76,6 +77,9 @@ def run(args: argparse.Namespace) -> int:
                           config.captions.llm.model if config.captions.backend == "openai"
                           else None, events)
     store.write_json("captions/usage.json", report)
+    # a worker whose server stopped answering (circuit breaker) left the job unfinished
+    stopped = server_stopped(ctx, "captions", started, config.captions.llm, done=summary.ok,
+                             noun="clips") if config.captions.backend == "openai" else None
     ctx.finish()
     print(summary.line())
     print(merged.line())
@@ -86,4 +90,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"{name + ':':<20} {store.root.join(name).uri()}")
     if summary.errors:
         print(f"{'errors:':<20} {store.root.join('_errors', 'captions').uri()}")
+    if stopped is not None:  # one line on stderr, exit 1 (cli.run_handler)
+        raise StageError(stopped.line())
     return 1 if summary.shards_failed or merged.shards_failed else 0

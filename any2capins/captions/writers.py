@@ -31,6 +31,7 @@ from any2capins.config.captions import CaptionsConfig, ImagesConfig
 from any2capins.errors import DecodeError
 from any2capins.io import fs
 from any2capins.io.shards import ShardStore
+from any2capins.llm.breaker import UNAVAILABLE, CircuitBreaker
 from any2capins.llm.cache import ShardCache, cache_key
 from any2capins.llm.client import (
     NO_KEY,
@@ -122,6 +123,7 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         self.cache_root = config.cache_dir or root.join("captions", "_cache").uri()
         self._usage = TokenUsage()
         self._api_key: str | None = None
+        self.breaker: CircuitBreaker | None = None  # made per worker by setup()
 
     def fingerprint(self) -> dict[str, Any]:
         """What the section texts depend on (not concurrency, timeouts or retries). A done
@@ -146,13 +148,17 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         self.tmp = str(Path(tempfile.gettempdir()) / "any2capins-cache")
         if self.config.backend == "openai":
             self._api_key = read_api_key(self.config.llm.api_key_env)
+            # one breaker per worker: a server that died stops this worker's calls for good
+            self.breaker = CircuitBreaker(self.config.llm, "captions")
             for name in ("httpx2", "httpx", "openai"):  # one INFO line per request otherwise
                 logging.getLogger(name).setLevel(logging.WARNING)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled state: config and prompts only. The key is never pickled (Ray ships stages
-        between processes); the reader and cache (locks, handles) are rebuilt by setup()."""
-        state = {k: v for k, v in self.__dict__.items() if k not in ("reader", "cache")}
+        between processes); the reader, cache and circuit breaker (locks, handles, per-worker state)
+        are rebuilt by setup()."""
+        state = {k: v for k, v in self.__dict__.items()
+                 if k not in ("reader", "cache", "breaker")}
         state["_api_key"] = None
         return state
 
@@ -178,7 +184,7 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         session = None
         if self.config.backend == "openai":
             client = make_client(self.config.llm, self._api_key or NO_KEY, "captions.llm")
-            session = LLMSession(client, self.config.llm, "captions")
+            session = LLMSession(client, self.config.llm, "captions", self.breaker)
         calls = asyncio.Semaphore(self.config.llm.max_concurrency)
         decode = asyncio.Semaphore(self.config.images.decode_threads)  # decoding: threads
         try:
@@ -292,7 +298,10 @@ def _failure(failed: dict[str, CallOutcome],
                   {"status": r.status, "cached": r.cached, "attempts": r.attempts,
                    "usage": r.usage.model_dump(), "retries": r.retries})
               for s, r in results.items()}
-    first = next(iter(failed.values()))
+    # a clip refused by a dead breaker is named so, whatever its first section says: the
+    # command looks for this class to say that the server stopped answering
+    first = next((r for r in failed.values() if r.error_class == UNAVAILABLE),
+                 next(iter(failed.values())))
     message = "; ".join(f"{s}: {r.error_class} after {r.attempts} attempt(s): {r.message}"
                         for s, r in failed.items())
     return Failure(first.error_class or "SectionFailed", f"section(s) failed: {message}",

@@ -48,7 +48,17 @@ class LLMConfig(StrictModel):
         True, description="Before a run, one cheap request (models list, else a 1-token "
         "completion) checks server, key and model; a failure stops the command (exit 2).")
     preflight_timeout_s: float = Field(
-        5.0, gt=0, description="Timeout of each preflight request, seconds.")
+        5.0, gt=0, description="Timeout of each preflight request (and of the circuit "
+        "breaker's probe), seconds.")
+    breaker_after: int = Field(
+        3, ge=1, description="Circuit breaker: after this many calls in a row ended (after "
+        "their retries) in connection errors, timeouts or 5xx, stop sending. Later calls of the "
+        "worker fail at once as retriable LLMUnavailable error rows and the command exits 1; "
+        "rerun it when the server is back.")
+    breaker_probe_s: float = Field(
+        15.0, ge=0, description="Pause before the one probe (a 1-token completion) an opened "
+        "circuit breaker makes; an answer closes it again, a failure stops the worker's calls. "
+        "0: no probe, stop at once.")
 
 
 class ImagesConfig(StrictModel):

@@ -37,6 +37,14 @@ class ShotsConfig(StrictModel):
         None, gt=0, description="Shots longer than this are split evenly into the fewest pieces "
         "no longer than it; None keeps shots whole. Must be at least 2 x min_len_s.",
     )
+    dense_cuts: Literal["resolve", "keep"] = Field(
+        "resolve", description="Cuts beside a piece shorter than `min_len_s` (fast motion at "
+        "a low frame rate, flashes, short dissolves, strobe light): 'resolve' drops those a "
+        "camera pan/tilt explains and those not standing out 2x from the frames within 1 s, "
+        "then reads a run of cuts 1-2 frames apart as one flash (no boundary) or one "
+        "transition (one boundary); 'keep' keeps every detector cut (each short piece is "
+        "dropped and recorded). Cuts with no short piece beside them are never changed.",
+    )
 
     @model_validator(mode="after")
     def _lengths_fit(self) -> ShotsConfig:

@@ -36,7 +36,10 @@ def split_for(clip_id: str, test_fraction: float, salt: str) -> str:
 
 
 def _crops(store: ShardStore, index: int) -> dict[str, tuple[list[bytes], bytes | None]]:
-    """JPEG crops (best first) and the stitched image per clip of refs shard `index`."""
+    """JPEG crops and the stitched image per clip of refs shard `index`. The crops keep the refs
+    rank (people first, then quality weighted by how often the subject was seen): the order of
+    the stitched image, left to right, and of the crops the caption writer saw, so 'image N'
+    names the same subject everywhere."""
     loc = store.root.join(CONDITION_DIRS["identity"], shard_name(index))
     if not fs.exists(loc):
         return {}
@@ -46,8 +49,7 @@ def _crops(store: ShardStore, index: int) -> dict[str, tuple[list[bytes], bytes 
     table = pq.read_table(loc.path, filesystem=loc.fs, columns=cols)
     out = {}
     for row in table.to_pylist():
-        crops = sorted(row["crops"] or [], key=lambda c: -c["quality"])
-        out[row["clip_id"]] = ([c["jpeg"] for c in crops], row["stitched_jpeg"])
+        out[row["clip_id"]] = ([c["jpeg"] for c in row["crops"] or []], row["stitched_jpeg"])
     return out
 
 

@@ -5,8 +5,9 @@ Contract of `detect_shots(path, config)`:
 - Frames are decoded once with PyAV from the video stream of the project's stream rule
   (`io.decode_pyav.pick_stream`, the one the frame sampler uses; the clip's `stream_index` when
   known), scaled by swscale to ~`DETECT_WIDTH` px wide and handed one by one to PySceneDetect's
-  `ContentDetector` / `AdaptiveDetector`. No frame is kept: memory is flat in video length
-  except for one float (the frame's time) per frame, 1.7 MB for a 2-hour film at 30 fps.
+  `ContentDetector` / `AdaptiveDetector`. No frame is kept (but the last few the detector
+  holds, see Dense cuts): memory is flat in video length except for two numbers per frame (its
+  time and its content score), 2.6 MB for a 2-hour film at 30 fps.
   Rotation does not matter for cut detection (both sides of a cut are rotated alike), so frames
   are scanned in coded orientation.
 - Times are presentation times in seconds (pts x time base, the sampler's convention: a stream
@@ -23,6 +24,25 @@ Contract of `detect_shots(path, config)`:
   returned in `dropped`. A video with no cut is one shot and is never dropped.
 - Shots longer than `max_len_s` are split into the fewest equal pieces no longer than it, each
   boundary before the first frame at or after its target time.
+- Dense cuts (`dense_cuts="resolve"`, the default, when `min_len_s > 0`): a frame-difference
+  detector also fires on fast motion at a low frame rate (a 6 fps pan scores ~40 at every
+  frame, over the threshold of 27), on flashes (two cuts around a white frame) and on each
+  step of a short dissolve, and every piece between such cuts would be dropped as too short:
+  a whole video could vanish into ShotTooShort rows. So a cut beside a piece shorter than
+  `min_len_s` (the video's ends count) is examined with what `CutEvidence` measured while the
+  video streamed past: it is camera motion when the frame, compared with the previous one
+  after undoing the global shift phase correlation finds, scores below the threshold (a pan:
+  ~1; a cut: ~50-90, no shift explains it); it is constant change, not an edit, when it does
+  not stand out `STAND_OUT_RATIO` x from the frames within `SURROUND_S` (zoom, rotation,
+  strobe light, which no shift explains). What remains is grouped into runs of cuts at most
+  `TRANSITION_FRAMES` apart (spanning at most `TRANSITION_SPAN`): a run whose surrounding
+  frames match (shift undone) is a flash and leaves no boundary (its frames stay in the
+  shot), any other is one transition, cut at its strongest frame. Cuts with no short piece
+  beside them are the detector's, untouched, so hard cuts stay exact to the frame; a real
+  short shot between two cuts is still dropped and recorded. The frame gaps are in frames on
+  purpose (a flash or a dissolve step is one frame whatever the rate); lengths and
+  surroundings are in seconds. `ShotScan.resolution` counts what was changed. The measuring
+  and resolving live in `ingest.cuts`, the span arithmetic in `ingest.spans`.
 - Speed: decoding runs in a worker thread (`prefetch`, a few frames ahead), so it overlaps the
   detector instead of adding to it, and the content score's plane distance uses cv2.norm (the
   same values as PySceneDetect's numpy code, about twice as fast); bench/shots.py compares the
@@ -33,9 +53,7 @@ Contract of `detect_shots(path, config)`:
 
 from __future__ import annotations
 
-import bisect
 import itertools
-import math
 import queue
 import threading
 from array import array
@@ -46,28 +64,17 @@ from typing import Any, TypeVar
 
 from any2capins.config.ingest import ShotsConfig
 from any2capins.errors import DecodeError
+from any2capins.ingest.cuts import (
+    MOTION_THRESHOLD,
+    CutEvidence,
+    Resolution,
+    _l1_mean,
+    resolve_cuts,
+)
+from any2capins.ingest.spans import Shot, shot_between, split_shot
 
 T = TypeVar("T")
 DETECT_WIDTH = 256  # PySceneDetect's own auto-downscale target width
-EDGE_S = 0.001  # span boundaries sit this far before a shot's first frame (see module doc)
-
-
-@dataclass(frozen=True)
-class Shot:
-    """One shot: frames [start_frame, end_frame) in presentation order, times [start_s, end_s)."""
-
-    start_frame: int
-    end_frame: int
-    start_s: float
-    end_s: float
-
-    @property
-    def num_frames(self) -> int:
-        return self.end_frame - self.start_frame
-
-    @property
-    def duration_s(self) -> float:
-        return self.end_s - self.start_s
 
 
 @dataclass
@@ -76,18 +83,20 @@ class ShotScan:
 
     shots: list[Shot]
     dropped: list[Shot] = field(default_factory=list)
-    cuts: int = 0
+    cuts: int = 0  # boundaries after resolving dense cuts
     frames: int = 0
     stream_index: int = 0
     skipped_packets: int = 0
+    detector_cuts: int = 0  # what the detector reported
+    resolution: Resolution | None = None  # None: dense cuts were not resolved
 
-
-def _l1_mean(left: Any, right: Any) -> float:
-    """Mean |left - right| of two 8-bit planes: PySceneDetect's `_mean_pixel_distance`, same
-    value (OpenCV sums the integer differences exactly), without its int32 temporaries."""
-    import cv2
-
-    return cv2.norm(left, right, cv2.NORM_L1) / float(left.shape[0] * left.shape[1])
+    @property
+    def note(self) -> str:
+        """One line on what resolving dense cuts changed ('' when nothing), for logs."""
+        if self.resolution is None or not self.resolution.note():
+            return ""
+        return (f"{self.detector_cuts} detector cut(s) -> {self.cuts}: "
+                f"{self.resolution.note()}")
 
 
 def _use_fast_distance() -> None:
@@ -184,10 +193,12 @@ def prefetch(items: Iterator[T], depth: int = 8) -> Iterator[T]:
 
 def scan_times(
     path: str, detector: Any, stream_index: int | None = None,
+    evidence: CutEvidence | None = None,
 ) -> tuple[array, list[int], int, int]:
-    """Decode `path` once, feeding low-res BGR frames to `detector`. Returns (time of every
-    frame, then the end of the last frame; sorted positions of frames that start a new shot;
-    the stream's index; packets that failed to decode)."""
+    """Decode `path` once, feeding low-res BGR frames to `detector` (and, when given, to
+    `evidence`, which measures each cut the detector reports). Returns (time of every frame,
+    then the end of the last frame; sorted positions of frames that start a new shot; the
+    stream's index; packets that failed to decode)."""
     from scenedetect.common import FrameTimecode
 
     from any2capins.io.decode_pyav import open_container, pick_stream
@@ -204,11 +215,16 @@ def scan_times(
             for t, img in frames:
                 times.append(t)
                 tc = FrameTimecode(len(times) - 1, rate)
-                cuts.extend(c.frame_num for c in detector.process_frame(tc, img))
+                found = [c.frame_num for c in detector.process_frame(tc, img)]
+                if evidence is not None:
+                    evidence.add_frame(detector, img)
+                    for c in found:
+                        evidence.add_cut(c)
+                cuts.extend(found)
         if not times:
             raise DecodeError("shot detection decoded no frames")
         last = FrameTimecode(len(times) - 1, rate)
-        cuts.extend(c.frame_num for c in detector.post_process(last))
+        cuts.extend(c.frame_num for c in detector.post_process(last))  # no evidence: kept
         index = stream.index
     times.append(times[-1] + _last_duration(times, rate))
     return times, sorted({c for c in cuts if 0 < c < len(times) - 1}), index, skipped[0]
@@ -227,10 +243,22 @@ def _last_duration(times: array, rate: float) -> float:
 
 def detect_shots(path: str, config: ShotsConfig, stream_index: int | None = None) -> ShotScan:
     """Shots of the video at `path` (see the module docstring for the contract)."""
-    times, cuts, index, skipped = scan_times(path, _make_detector(config), stream_index)
+    detector = _make_detector(config)
+    evidence = None
+    if config.dense_cuts == "resolve" and config.min_len_s > 0:
+        # the score below which two frames are one shot: the content detector's threshold;
+        # the adaptive detector's is a ratio, so it gets ContentDetector's default
+        threshold = MOTION_THRESHOLD
+        if config.detector == "content" and config.threshold is not None:
+            threshold = config.threshold
+        evidence = CutEvidence(threshold, getattr(detector, "window_width", 0))
+    times, found, index, skipped = scan_times(path, detector, stream_index, evidence)
+    cuts, resolution = found, None
+    if evidence is not None:
+        cuts, resolution = resolve_cuts(times, evidence, found, config.min_len_s)
     n = len(times) - 1
     bounds = [0, *cuts, n]
-    raw = [_shot(times, a, b) for a, b in itertools.pairwise(bounds)]
+    raw = [shot_between(times, a, b) for a, b in itertools.pairwise(bounds)]
     kept, dropped = raw, []
     if len(raw) > 1:
         kept = [s for s in raw if s.duration_s >= config.min_len_s]
@@ -238,35 +266,4 @@ def detect_shots(path: str, config: ShotsConfig, stream_index: int | None = None
     if config.max_len_s is not None:
         kept = [p for s in kept for p in split_shot(times, s, config.max_len_s)]
     return ShotScan(shots=kept, dropped=dropped, cuts=len(cuts), frames=n, stream_index=index,
-                    skipped_packets=skipped)
-
-
-def boundary(times: array, i: int) -> float:
-    """Span boundary before frame `i` (`times`: every frame's time, then the end): `EDGE_S`
-    before the frame (half the gap to the previous frame when frames are closer), not below 0;
-    the end as is."""
-    n = len(times) - 1
-    if i >= n:
-        return round(times[n], 6)
-    gap = times[i] - times[i - 1] if i > 0 else (times[1] - times[0] if n > 1 else EDGE_S * 2)
-    return round(max(0.0, times[i] - min(EDGE_S, gap / 2)), 6)
-
-
-def _shot(times: array, a: int, b: int) -> Shot:
-    return Shot(a, b, boundary(times, a), boundary(times, b))
-
-
-def split_shot(times: array, shot: Shot, max_len_s: float) -> list[Shot]:
-    """`shot` split into the fewest equal-time pieces no longer than `max_len_s`, each boundary
-    before the first frame at or after its target time (`times`: every frame's time + end)."""
-    pieces = math.ceil(shot.duration_s / max_len_s - 1e-9)
-    if pieces <= 1:
-        return [shot]
-    bounds = [shot.start_frame]
-    for k in range(1, pieces):
-        target = shot.start_s + k * shot.duration_s / pieces
-        i = bisect.bisect_left(times, target, shot.start_frame, shot.end_frame)
-        if bounds[-1] < i < shot.end_frame:
-            bounds.append(i)
-    bounds.append(shot.end_frame)
-    return [_shot(times, a, b) for a, b in itertools.pairwise(bounds)]
+                    skipped_packets=skipped, detector_cuts=len(found), resolution=resolution)

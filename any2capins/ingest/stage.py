@@ -107,6 +107,8 @@ class ProbeStage(Stage[SourceRecord, ClipRecord]):
         if scan.skipped_packets:
             log.warning("%s: %d packet(s) did not decode during shot detection (skipped)",
                         item.uri, scan.skipped_packets)
+        if scan.note:  # dense detector cuts re-examined (camera motion, flashes, dissolves)
+            log.info("%s: %s", item.uri, scan.note)
         return shot_rows(whole, scan, self.config.shots.min_len_s)
 
 

@@ -14,7 +14,10 @@ every attempt:
 - answer failures (finish_reason 'length', a refusal, invalid JSON, a schema mismatch, an empty
   or useless answer by the caller's `check`) are re-asked up to `llm.max_reasks` times; the
   re-ask carries the bad answer and the reason back to the model;
-- other 4xx (bad request, auth) end the call at once.
+- other 4xx (bad request, auth) end the call at once;
+- a server that stops answering mid-run opens the session's circuit breaker (breaker.py): after
+  `llm.breaker_after` calls in a row ended in connection errors, timeouts or 5xx, calls wait
+  for one probe, then fail at once, unsent, as retriable `LLMUnavailable`.
 
 Tokens of every answered attempt are added to the call's usage, failures included.
 """
@@ -36,6 +39,7 @@ from pydantic import BaseModel, ValidationError
 
 from any2capins.config.captions import LLMConfig
 from any2capins.errors import ConfigError
+from any2capins.llm.breaker import CONNECTION_CLASSES, UNAVAILABLE, CircuitBreaker
 from any2capins.models.common import TokenUsage
 
 log = logging.getLogger("any2capins.llm")
@@ -236,13 +240,17 @@ def backoff(cfg: LLMConfig, retry: int, hint: float | None) -> float:
 
 class LLMSession:
     """The client and the structured-output mode shared by every call of one batch. A server
-    that rejects json_schema switches the session to json_text once (logged once)."""
+    that rejects json_schema switches the session to json_text once (logged once). `breaker`
+    is the worker's circuit breaker, passed in so that it outlives the batch (a new one per
+    session when none is given)."""
 
-    def __init__(self, client: Any, cfg: LLMConfig, label: str = "llm") -> None:
+    def __init__(self, client: Any, cfg: LLMConfig, label: str = "llm",
+                 breaker: CircuitBreaker | None = None) -> None:
         self.client = client
         self.cfg = cfg
         self.label = label
         self.mode: str = cfg.structured_output
+        self.breaker = breaker if breaker is not None else CircuitBreaker(cfg, label)
 
     def fall_back(self, message: str) -> None:
         if self.mode != "json_text":
@@ -261,20 +269,39 @@ async def call_structured(session: LLMSession, messages: list[dict[str, Any]],
                           check: AnswerCheck | None = None) -> CallOutcome:
     """Run one call to success or to a recorded failure. `messages` hold no schema: it goes
     as response_format (json_schema) or into the system prompt (json_text), by the session's
-    mode. Never raises for API or answer errors."""
+    mode. Never raises for API or answer errors. With the session's circuit breaker dead,
+    nothing is sent and the outcome is a retriable `LLMUnavailable`."""
     call = _Call(session, list(messages), model, name, check)
+    breaker = session.breaker
     while True:
+        if not await breaker.admit():
+            return call.unavailable()
         call.out.attempts += 1
         try:
             resp = await _send(session, call.convo, model, name, call.out.mode)
         except Exception as exc:  # noqa: BLE001 - every client error is classified below
             wait = call.transport_failed(exc)
-            if wait is None:
+            if wait is None and not await _recovered(session, call):
                 return call.out
-            await asyncio.sleep(wait)
+            await asyncio.sleep(wait or 0.0)
             continue
+        breaker.alive()
         if call.answered(resp):
             return call.out
+
+
+async def _recovered(session: LLMSession, call: _Call) -> bool:
+    """A call that ended in a transport failure: count it; when that opened the breaker, this
+    call probes. True: the probe got an answer, try the call again (with fresh retries)."""
+    breaker = session.breaker
+    if not breaker.failed(call.out.error_class, call.out.message):
+        return False
+    if await breaker.probe(session.client):
+        call.retries = 0
+        call.out.retries.append("breaker_probe")
+        return True
+    call.unavailable()
+    return False
 
 
 class _Call:
@@ -289,11 +316,20 @@ class _Call:
         self.retries = self.reasks = 0
         self.rejected: str | None = None  # the 400 that refused json_schema
 
+    def unavailable(self) -> CallOutcome:
+        """End the call unsent (or unsent again): the breaker is dead."""
+        out = self.out
+        out.error_class, out.retriable = UNAVAILABLE, True
+        out.message = self.session.breaker.message()
+        return out
+
     def transport_failed(self, exc: Exception) -> float | None:
         """Record a failed request; the wait before the next attempt, or None to stop."""
         out = self.out
         out.usage = out.usage + TokenUsage(calls=1)
         cls, retriable, hint = transport_error(exc)
+        if cls not in CONNECTION_CLASSES:
+            self.session.breaker.alive()  # a 4xx or 429 is the server talking
         where = f" ({self.cfg.base_url})" if cls in ("ConnectionError", "Timeout") else ""
         out.error_class, out.retriable, out.message = cls, retriable, f"{str(exc)[:1000]}{where}"
         if cls == "HTTP400" and out.mode == "json_schema" and self.rejected is None:

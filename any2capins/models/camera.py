@@ -35,8 +35,11 @@ MOTION_LABELS = (
 class CameraFrame(Record):
     """One sampled frame's camera."""
 
-    frame_index: int = Field(description="Index of the frame in the clip (decode order).")
-    timestamp: float = Field(description="Seconds from the start of the clip.")
+    frame_index: int = Field(description="Position of the frame in the clip (0-based, "
+                             "presentation order; inside the span for a shot clip).")
+    timestamp: float = Field(description="Presentation time in seconds from the start of the "
+                             "file's video stream (for a shot clip within its span, not from "
+                             "0).")
     fx: float = Field(description="Focal length x, pixels of the clip's full resolution.")
     fy: float = Field(description="Focal length y, pixels of the clip's full resolution.")
     cx: float = Field(description="Principal point x, pixels of the clip's full resolution.")
@@ -77,8 +80,11 @@ class MotionSegment(Record):
     speed: Literal["slight", "slow", "moderate", "fast", ""] = Field(
         description="Speed word: slight (the net motion sweeps less than motion.slight_deg), "
         "else by rate; '' for static and shake.")
-    start_s: float = Field(description="Start of the segment (s from the clip start).")
-    end_s: float = Field(description="End of the segment (s from the clip start).")
+    start_s: float = Field(description="Start of the segment: timestamp (seconds, as "
+                           "`frames[].timestamp`) of the sampled frame it starts at.")
+    end_s: float = Field(description="End of the segment: timestamp (seconds, as "
+                         "`frames[].timestamp`) of the sampled frame it ends at (the next "
+                         "segment starts there).")
     secondary: list[str] = Field(
         default_factory=list, description="Other motions present in the segment, strongest "
         "first (for 'handheld drift': all its directions, dominant first).")

@@ -87,8 +87,11 @@ class MergedCaption(Record):
     flags: list[str] = Field(default_factory=list, description="Names of failed checks.")
     text: str | None = Field(None, description="Rendered paper format, when complete.")
     backend: str = Field(description="'openai' or 'rules'.")
-    model: str | None = None
-    prompt_versions: dict[str, str] = Field(default_factory=dict)
+    model: str | None = Field(None, description="LLM (llm.model) that wrote the sections; None "
+                              "for the rules backend.")
+    prompt_versions: dict[str, str] = Field(
+        default_factory=dict, description="Section -> '<version>+<file hash>' of the prompt "
+        "that wrote it; LLM-written sections only (empty for the rules backend).")
 
     def caption(self) -> StructuredCaption | None:
         """The validated complete caption, or None when sections are missing."""
@@ -128,8 +131,8 @@ class SectionResult(Record):
 class TrackSummary(Record):
     """Movement of one pose track, as fed to the action writer."""
 
-    track_id: int
-    frames: int = Field(description="Frames the track is visible in.")
+    track_id: int = Field(description="The pose track's id (conditions/pose `tracks[].track_id`).")
+    frames: int = Field(description="Sampled pose frames the track is present in.")
     sentence: str = Field(
         description="E.g. 'person 1 moves to the right slowly and comes closer to the camera'.")
 
@@ -144,7 +147,9 @@ class CaptionDigest(Record):
     camera_motions: list[str] = Field(default_factory=list, description="Motion labels.")
     people_tracks: int | None = Field(None, description="Pose tracks in the clip.")
     people_max_visible: int | None = Field(None, description="Most tracks in one frame.")
-    tracks: list[TrackSummary] = Field(default_factory=list)
+    tracks: list[TrackSummary] = Field(default_factory=list, description="Movement of each "
+                                       "pose track present in at least one frame, by track id; "
+                                       "empty without pose rows or people.")
     ref_crops: int | None = Field(None, description="Reference crops of the clip.")
     ref_labels: list[str] = Field(default_factory=list, description="Class of each crop.")
     brightness: float = Field(description="Mean luma of the sampled frames, 0..1.")
@@ -160,9 +165,14 @@ class ClipSections(Record):
     clip_id: str
     uri: str
     backend: str = Field(description="'openai' or 'rules'.")
-    model: str | None = None
-    sections: list[SectionResult]
-    digest: CaptionDigest
+    model: str | None = Field(None, description="LLM (llm.model) that wrote the sections; None "
+                              "for the rules backend.")
+    sections: list[SectionResult] = Field(description="One result per section, always all six "
+                                          "in caption order (dense, main_object, background, "
+                                          "camera, style, action); a section not asked for or "
+                                          "that the backend cannot write is 'not_generated'.")
+    digest: CaptionDigest = Field(description="What the conditions and the sampled frames said "
+                                  "about the clip: the facts the writers and checks used.")
     usage: TokenUsage = Field(default_factory=TokenUsage,
                               description="Sum over sections (cost when first paid for).")
     written: datetime = Field(default_factory=utc_now,

@@ -25,20 +25,33 @@ class ErrorRecord(Record):
     clip_id: str | None = Field(None, description="None when the clip never got an id (ingest).")
     uri: str
     error_class: str = Field(description="Exception class name, e.g. DecodeError.")
-    message: str
-    retriable: bool = False
-    attempts: int = 1
-    detail: str | None = Field(None, description="Extra data, e.g. a raw LLM completion.")
-    time: datetime = Field(default_factory=utc_now)
+    message: str = Field(description="Human-readable cause (the decoder's or server's words "
+                         "kept), at most 2000 characters.")
+    retriable: bool = Field(False, description="True for a transient cause (LLM timeout, "
+                            "connection or server error, rate limit; unreadable file): a plain "
+                            "rerun of the stage redoes the item; False: only a forced rerun or "
+                            "changed settings or inputs redo it.")
+    attempts: int = Field(1, description="Attempts behind the error in the write that recorded "
+                          "it: for LLM stages the requests and generations made (retries and "
+                          "re-asks included), otherwise 1 + the runner's retries of a retriable "
+                          "failure.")
+    detail: str | None = Field(None, description="Extra data: the traceback of an unexpected "
+                               "exception (last 4000 characters), the per-section JSON of a "
+                               "failed caption (raw LLM completions included) or the text of a "
+                               "rejected short prompt; None when there is none.")
+    time: datetime = Field(default_factory=utc_now,
+                           description="When the error row was made (UTC).")
 
 
 class TokenUsage(Record):
     """Tokens spent by LLM calls (all attempts, retries included)."""
 
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    calls: int = 0
-    cached_calls: int = 0
+    prompt_tokens: int = Field(0, description="Prompt (input) tokens the server reported.")
+    completion_tokens: int = Field(0, description="Completion (output) tokens the server "
+                                   "reported.")
+    calls: int = Field(0, description="Requests made (retries and re-asks included).")
+    cached_calls: int = Field(0, description="Calls answered from the cache (no request "
+                              "made).")
 
     def __add__(self, other: TokenUsage) -> TokenUsage:
         return TokenUsage(
@@ -57,10 +70,12 @@ class ShardDone(Record):
     input_rows: int = Field(description="Items read; always ok_items + error_rows.")
     ok_items: int = Field(description="Items processed without failure.")
     output_rows: int = Field(description="Rows written (= ok_items except for fan-out stages).")
-    error_rows: int
-    started: datetime
-    finished: datetime
-    seconds: float
+    error_rows: int = Field(description="Rows in the shard's error file (`_errors/<stage>/`), "
+                            "kept ones included after a retry.")
+    started: datetime = Field(description="When the latest write of the shard started (UTC).")
+    finished: datetime = Field(description="When the latest write of the shard finished (UTC).")
+    seconds: float = Field(description="Wall time of the latest write, in seconds: reading the "
+                           "inputs and processing them (writing the files not included).")
     worker: str = Field(description="Host and process that wrote the shard.")
     usage: TokenUsage | None = Field(None, description="Token usage of everything in the shard.")
     # What the shard was made from (issue 11): a rerun redoes the shard when any of these differ.

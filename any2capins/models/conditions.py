@@ -18,8 +18,12 @@ class ConditionBase(Record):
     model: str = Field(description="Model id or folder that produced the output.")
     tiny_model: bool = Field(description="True when made with tiny random test models: "
                              "the values are meaningless.")
-    frame_indices: list[int] = Field(description="Source frame numbers of the sampled frames.")
-    timestamps: list[float] = Field(description="Seconds from the clip start, per sampled frame.")
+    frame_indices: list[int] = Field(description="Per sampled frame, its position in the clip: "
+                                     "0-based, presentation order (inside the span for a shot "
+                                     "clip).")
+    timestamps: list[float] = Field(description="Per sampled frame, its presentation time in "
+                                    "seconds from the start of the file's video stream (for a "
+                                    "shot clip within [span_start_s, span_end_s), not from 0).")
     seconds: float = Field(description="Wall time spent on this clip (decode + models; "
                            "in extract the decode is shared, see `decode_seconds`).")
     frames_requested: int = Field(0, description="Frames the stage's sampling planned for the "
@@ -34,12 +38,12 @@ class ConditionBase(Record):
 class DepthStats(Record):
     """Statistics of the restored depth over all frames of a clip."""
 
-    min: float
-    max: float
-    mean: float
-    std: float
-    p05: float
-    p95: float
+    min: float = Field(description="Smallest value (relative inverse depth, no unit).")
+    max: float = Field(description="Largest value (relative inverse depth, no unit).")
+    mean: float = Field(description="Mean value (relative inverse depth, no unit).")
+    std: float = Field(description="Standard deviation (relative inverse depth, no unit).")
+    p05: float = Field(description="5th percentile (relative inverse depth, no unit).")
+    p95: float = Field(description="95th percentile (relative inverse depth, no unit).")
 
 
 class DepthRecord(ConditionBase):
@@ -50,12 +54,17 @@ class DepthRecord(ConditionBase):
 
     kind: str = Field("relative_inverse_depth", description="What the values mean.")
     encoding: str = Field("png16", description="'png16': 16-bit grayscale PNG per frame.")
-    width: int = Field(description="Stored depth map width in pixels.")
-    height: int = Field(description="Stored depth map height in pixels.")
-    depth_png: list[bytes] = Field(description="Encoded depth map per sampled frame.")
+    width: int = Field(description="Stored depth map width in pixels (the decoded frames' size "
+                       "capped at depth.store_max_side on the longest side; not the clip's "
+                       "width).")
+    height: int = Field(description="Stored depth map height in pixels (see `width`).")
+    depth_png: list[bytes] = Field(description="Per sampled frame, a 16-bit grayscale PNG "
+                                   "(`width` x `height`) of the quantised depth; restore with "
+                                   "`scale_min`/`scale_max`.")
     scale_min: list[float] = Field(description="Depth value of PNG level 0, per frame.")
     scale_max: list[float] = Field(description="Depth value of PNG level 65535, per frame.")
-    stats: DepthStats
+    stats: DepthStats = Field(description="Statistics of the predicted float depth maps (before "
+                              "16-bit quantisation) over every pixel of every sampled frame.")
 
 
 class PoseTrack(Record):
@@ -64,10 +73,13 @@ class PoseTrack(Record):
 
     track_id: int = Field(description="Stable within the clip, numbered from 0.")
     present: list[bool] = Field(description="[T] whether the person was detected in frame t.")
-    boxes: list[list[float]] = Field(description="[T, 4] person box, xyxy pixels.")
+    boxes: list[list[float]] = Field(description="[T, 4] person box [x1, y1, x2, y2], pixels of "
+                                     "the full-resolution display frame (`width` x `height`); "
+                                     "zeros when absent.")
     box_scores: list[float] = Field(description="[T] detector score (0 when absent).")
     keypoints: list[list[list[float]]] = Field(
-        description="[T, K, 3] x, y (display pixels), score (model confidence clipped to 0..1).")
+        description="[T, K, 3] x, y (pixels of the full-resolution display frame), score (model "
+        "confidence clipped to 0..1); K in `keypoint_names` order; zeros when absent.")
     coverage: float = Field(description="Share of the clip's sampled frames with the person.")
     mean_box_score: float = Field(description="Mean detector score where present.")
     mean_keypoint_score: float = Field(description="Mean keypoint score where present.")
@@ -81,28 +93,41 @@ class PoseRecord(ConditionBase):
     detector: str = Field(description="Person detector model id or folder.")
     width: int = Field(description="Coordinate frame width (display pixels).")
     height: int = Field(description="Coordinate frame height (display pixels).")
-    keypoint_names: list[str] = Field(description="[K] names, e.g. the 17 COCO keypoints.")
-    tracks: list[PoseTrack]
+    keypoint_names: list[str] = Field(description="[K] keypoint names in the order of the "
+                                      "keypoints' K axis, from the pose model's config (the "
+                                      "default ViTPose: the 17 COCO keypoints, nose first).")
+    tracks: list[PoseTrack] = Field(description="One entry per tracked person, by track_id "
+                                    "(order of first appearance); empty when nobody was found.")
 
 
 class RefCrop(Record):
     """The best crop of one tracked subject."""
 
-    track_id: int
+    track_id: int = Field(description="Id of the subject's track in this refs row (numbered "
+                          "from 0 by first appearance; the refs stage tracks every detected "
+                          "class, so the ids are not pose track ids).")
     label: str = Field(description="Detector class name, e.g. 'person'.")
-    frame_index: int = Field(description="Source frame number the crop comes from.")
-    timestamp: float
-    box: list[float] = Field(description="Subject box, xyxy display pixels.")
-    crop_box: list[float] = Field(description="Cropped region (box plus margin, clipped).")
+    frame_index: int = Field(description="Position in the clip (0-based, presentation order) "
+                             "of the frame the crop comes from.")
+    timestamp: float = Field(description="Presentation time of that frame in seconds from the "
+                             "start of the file's video stream (as `timestamps`).")
+    box: list[float] = Field(description="Subject box [x1, y1, x2, y2], pixels of the "
+                             "full-resolution display frame.")
+    crop_box: list[float] = Field(description="Cropped region [x1, y1, x2, y2] (box plus "
+                                  "refs.margin of its size each side, clipped to the frame), "
+                                  "pixels of the full-resolution display frame.")
     score: float = Field(description="Detector score of the chosen box.")
     sharpness: float = Field(description="Laplacian variance of the crop (grayscale).")
     area_frac: float = Field(description="Box area / frame area.")
     edge_cut: bool = Field(description="Box touches the frame border.")
     quality: float = Field(description="Ranking score (size, sharpness, score, edge).")
     frames_seen: int = Field(description="Sampled frames the track was detected in.")
-    jpeg: bytes = Field(description="JPEG of the crop.")
-    crop_width: int
-    crop_height: int
+    jpeg: bytes = Field(description="JPEG of the crop (RGB, refs.jpeg_quality), cut from the "
+                        "decoded frame: its size is `crop_width` x `crop_height`.")
+    crop_width: int = Field(description="Width of the JPEG in pixels: the crop at the decoded "
+                            "frames' resolution (longest side capped by the sampling's "
+                            "max_side), not in display pixels.")
+    crop_height: int = Field(description="Height of the JPEG in pixels (see `crop_width`).")
 
 
 class RefsRecord(ConditionBase):
@@ -111,7 +136,11 @@ class RefsRecord(ConditionBase):
 
     width: int = Field(description="Coordinate frame width (display pixels).")
     height: int = Field(description="Coordinate frame height (display pixels).")
-    crops: list[RefCrop]
-    stitched_jpeg: bytes | None = None
+    crops: list[RefCrop] = Field(description="One crop per kept track, ranked: people first, "
+                                 "then by quality x sqrt(share of frames seen); empty when no "
+                                 "subject was found.")
+    stitched_jpeg: bytes | None = Field(None, description="JPEG of the best refs.max_subjects "
+                                        "crops resized to refs.stitch_height pixels high and "
+                                        "placed left to right; None when no subject was found.")
     stitched_track_ids: list[int] = Field(
         default_factory=list, description="Track ids in the stitched image, left to right.")

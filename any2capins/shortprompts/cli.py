@@ -34,8 +34,14 @@ def run(args: argparse.Namespace) -> int:
                                     f"any2capins review export --run {args.run}")
     llm = ctx.config.shortprompts.backend == "openai"
     events = run_events(ctx.store, started) if llm else None
+    stopped = None
     if events is not None:
+        from any2capins.llm.breaker import server_stopped
+
         ctx.add_summary({"stage": "shortprompts-llm", **events})
+        # a worker whose server stopped answering (circuit breaker) left the job unfinished
+        stopped = server_stopped(ctx, "shortprompts", started, ctx.config.shortprompts.llm,
+                                 done=summary.outputs, noun="prompts")
     ctx.finish()
     print(summary.line())
     if events is not None:
@@ -46,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"short prompts: {ctx.store.root.join('shortprompts').uri()}")
     if summary.errors:
         print(f"errors:        {ctx.store.root.join('_errors', 'shortprompts').uri()}")
+    if stopped is not None:  # one line on stderr, exit 1 (cli.run_handler)
+        from any2capins.errors import StageError
+
+        raise StageError(stopped.line())
     return 1 if summary.shards_failed else 0
 
 
