@@ -46,6 +46,13 @@ CLASSES = {
 }
 
 
+def _code_values(name: str) -> DecodeSettings | None:
+    """The HDR10 fixture holds SDR code values (FLAT, the grey frame codes) tagged PQ: tests that
+    read those values back decode it without tone mapping (`decode.hdr: off`); the tone mapping
+    itself is tested in tests/test_hdr.py on fixtures made of real PQ/HLG levels."""
+    return DecodeSettings(hdr="off") if "hdr10" in name else None
+
+
 def _meta(path: Path, **span: float) -> SimpleNamespace:
     p = probe(str(path))
     return SimpleNamespace(num_frames=p.num_frames, fps=p.fps, width=p.width, height=p.height,
@@ -97,7 +104,7 @@ def test_sampling_config_gives_its_request() -> None:
 def test_every_class_decodes_every_frame_in_order(test_videos: Path, name: str) -> None:
     n, size, first = CLASSES[name]
     got = sample_frames(str(test_videos / name), max_frames=None, count=1000,
-                        meta=_meta(test_videos / name))
+                        meta=_meta(test_videos / name), settings=_code_values(name))
     assert got.frames.shape == (n, size[1], size[0], 3) and got.frames.dtype == np.uint8
     assert got.source_size == size and got.requested == n
     assert got.indices == list(range(n))
@@ -142,7 +149,7 @@ def test_the_larger_stream_is_used_and_cover_art_never(test_videos: Path) -> Non
 @pytest.mark.parametrize("name", ["av1_10bit.webm", "hevc_10bit_rot90_5frames.mp4",
                                   "hevc_10bit_hdr10_bt2020.mkv"])
 def test_ten_bit_input_comes_out_as_correct_8_bit_rgb(test_videos: Path, name: str) -> None:
-    got = sample_frames(str(test_videos / name), count=3)
+    got = sample_frames(str(test_videos / name), count=3, settings=_code_values(name))
     assert got.frames.dtype == np.uint8 and got.warnings == []
     for img in got.frames:
         # within 4 levels: the BT.2020-tagged clip decoded with the BT.601 matrix is ~6 off

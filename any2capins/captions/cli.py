@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
         check_server(config.captions.llm, "captions.llm")
     ctx = RunContext(args.run, "captions", config)
     sizes = {d.shard: d.output_rows for d in store.done_records("ingest")}
-    stage = SectionsStage(config.captions, args.run)
+    stage = SectionsStage(config.captions, args.run, decode=config.decode)
     tasks = [ShardTask(index=i, input_dir="clips") for i in indices]
     # a shard written under other settings (backend, prompts, sampling) or from other condition
     # rows is redone by the runner (the stage's fingerprint and upstream); unchanged calls come

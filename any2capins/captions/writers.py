@@ -28,6 +28,7 @@ from any2capins.captions.digest import ConditionReader, build_digest
 from any2capins.captions.rules import rules_sections
 from any2capins.captions.schemas import SECTION_MODELS
 from any2capins.config.captions import CaptionsConfig, ImagesConfig
+from any2capins.config.sampling import DecodeSettings
 from any2capins.errors import DecodeError
 from any2capins.io import fs
 from any2capins.io.shards import ShardStore
@@ -112,10 +113,12 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
     output_model = ClipSections
     output_dir = "captions/sections"
 
-    def __init__(self, config: CaptionsConfig, run_dir: str) -> None:
+    def __init__(self, config: CaptionsConfig, run_dir: str,
+                 decode: DecodeSettings | None = None) -> None:
         super().__init__(config.resources)
         self.config = config
         self.run_dir = run_dir
+        self.decode = decode  # the run's `decode:` section (HDR tone mapping, threads, seeks)
         # prompts are read here, in the driver, so that every worker uses the same texts
         self.prompts: dict[str, Prompt] = (
             load_prompts(config.prompts_dir, config.sections) if config.backend == "openai" else {})
@@ -136,6 +139,10 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
             out |= {"prompts": {s: p.tag for s, p in self.prompts.items()},
                     "params": request_params(cfg.llm), "mode": cfg.llm.structured_output,
                     "min_answer_words": cfg.min_answer_words}
+        if self.decode is not None and self.decode.hdr != "tonemap":
+            # the frames sent differ for HDR clips; the default adds no key, so run folders
+            # written before the setting existed keep their fingerprints
+            out["decode_hdr"] = self.decode.hdr
         return out
 
     def upstream(self) -> list[str]:
@@ -199,7 +206,8 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
 
         img = self.config.images
         path = fs.local_copy(clip.uri, self.tmp)
-        sampled = sample_frames(path, count=img.count, max_side=img.max_side, meta=clip)
+        sampled = sample_frames(path, count=img.count, max_side=img.max_side, meta=clip,
+                                settings=self.decode)
         stitched = img.refs_mode == "stitched"
         digest, crop_bytes = build_digest(self.reader, clip.clip_id, sampled.frames, stitched)
         frames = encode_images(sampled.frames, img) if self.config.backend == "openai" else []

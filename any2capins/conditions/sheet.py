@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from any2capins.config.sampling import DecodeSettings
 from any2capins.config.sheet import SheetConfig
 from any2capins.errors import InputError
 from any2capins.io import fs
@@ -87,7 +88,8 @@ def _frame_indices(cc: ClipConditions, count: int) -> list[int]:
     return sorted({int((i + 0.5) * n / count) for i in range(min(count, n))})
 
 
-def decode_sheet_frames(clip: ClipRecord, cfg: SheetConfig) -> SampledFrames:
+def decode_sheet_frames(clip: ClipRecord, cfg: SheetConfig,
+                        settings: DecodeSettings | None = None) -> SampledFrames:
     """The sheet's thumbnails decoded on their own (the `sheet` command; during extract they
     come from the clip's one decode pass). DecodeError when the clip does not decode."""
     import tempfile
@@ -97,7 +99,7 @@ def decode_sheet_frames(clip: ClipRecord, cfg: SheetConfig) -> SampledFrames:
     from any2capins.io.frames import decode_plan
 
     path = fs.local_copy(clip.uri, str(Path(tempfile.gettempdir()) / "any2capins-cache"))
-    return decode_plan(path, clip, {"sheet": sheet_request(cfg)})["sheet"]
+    return decode_plan(path, clip, {"sheet": sheet_request(cfg)}, settings=settings)["sheet"]
 
 
 def _nearest(indices: list[int], target: int) -> int:
@@ -227,11 +229,13 @@ def _refs_panel(ax: Any, refs: RefsRecord | None, height: int) -> None:
     ax.axis("off")
 
 
-def render_sheet(run_dir: str, clip_id: str, cfg: SheetConfig | None = None) -> bytes:
-    """PNG bytes of the clip's contact sheet (frames decoded here)."""
+def render_sheet(run_dir: str, clip_id: str, cfg: SheetConfig | None = None,
+                 settings: DecodeSettings | None = None) -> bytes:
+    """PNG bytes of the clip's contact sheet (frames decoded here, with the run's `decode:`
+    `settings`)."""
     cfg = cfg or SheetConfig()
     cc = load_clip(run_dir, clip_id)
-    return render(cc, cfg, _own_frames(cc, cfg))
+    return render(cc, cfg, _own_frames(cc, cfg, settings))
 
 
 def render(cc: ClipConditions, cfg: SheetConfig, frames: SampledFrames | str | None) -> bytes:
@@ -312,14 +316,15 @@ def _depth_row(fig: Any, grid: Any, cc: ClipConditions, indices: list[int]) -> N
 
 
 def write_sheet(run_dir: str, clip_id: str, cfg: SheetConfig | None = None,
-                out: str | None = None) -> str:
+                out: str | None = None, settings: DecodeSettings | None = None) -> str:
     """Render and store one sheet (default RUN_DIR/sheets/<clip_id>.png); returns its URI."""
     loc = fs.resolve(out) if out else ShardStore(run_dir).root.join("sheets", f"{clip_id}.png")
-    fs.write_bytes_atomic(loc, render_sheet(run_dir, clip_id, cfg))
+    fs.write_bytes_atomic(loc, render_sheet(run_dir, clip_id, cfg, settings))
     return loc.uri()
 
 
-def write_sheets(run_dir: str, cfg: SheetConfig | None = None) -> list[str]:
+def write_sheets(run_dir: str, cfg: SheetConfig | None = None,
+                 settings: DecodeSettings | None = None) -> list[str]:
     """A sheet for every clip of the run (`sheet --all`); a clip whose sheet cannot be drawn
     is logged and left out, never stopping the others."""
     store = ShardStore(run_dir)
@@ -328,15 +333,16 @@ def write_sheets(run_dir: str, cfg: SheetConfig | None = None) -> list[str]:
     for index in store.shard_indices("clips"):
         for cc in load_shard(run_dir, index):
             try:
-                out.append(_store(run_dir, cc, cfg, _own_frames(cc, cfg)))
+                out.append(_store(run_dir, cc, cfg, _own_frames(cc, cfg, settings)))
             except Exception as exc:  # noqa: BLE001 - one bad clip must not stop the rest
                 log.warning("sheet %s: %s: %s", cc.clip.clip_id, type(exc).__name__, exc)
     return out
 
 
-def _own_frames(cc: ClipConditions, cfg: SheetConfig) -> SampledFrames | str:
+def _own_frames(cc: ClipConditions, cfg: SheetConfig,
+                settings: DecodeSettings | None = None) -> SampledFrames | str:
     try:
-        return decode_sheet_frames(cc.clip, cfg)
+        return decode_sheet_frames(cc.clip, cfg, settings)
     except Exception as exc:  # noqa: BLE001 - a sheet shows what it can; the panel says why
         return f"frames unavailable: {exc}"
 

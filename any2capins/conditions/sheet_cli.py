@@ -31,10 +31,11 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--out needs --clip (with --all sheets go to RUN_DIR/sheets/)")
     _check_run(args.run)
     if args.all:
-        for uri in write_sheets(args.run, config.sheet):
+        for uri in write_sheets(args.run, config.sheet, config.decode):
             print(uri)
         return 0
-    print(write_sheet(args.run, args.clip, config.sheet, out=args.out))
+    print(write_sheet(args.run, args.clip, config.sheet, out=args.out,
+                      settings=config.decode))
     return 0
 
 

@@ -3,7 +3,7 @@ and how the one decode pass per clip runs (`DecodeSettings`, the top-level `deco
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, model_validator
 
@@ -53,3 +53,9 @@ class DecodeSettings(StrictModel):
     seek: bool = Field(True, description="Seek past keyframe-delimited stretches nobody asked "
                        "for (false: decode every frame from the clip start; slower, for "
                        "files whose seeks are broken).")
+    hdr: Literal["tonemap", "off"] = Field(
+        "tonemap", description="Frames tagged HDR (PQ / HDR10, HLG: phone clips) are tone-mapped "
+        "to SDR BT.709 (BT.2390 curve, BT.2020 gamut to BT.709) and SDR BT.2020 frames get the "
+        "gamut conversion, so models and the caption LLM see what an SDR rendition shows; "
+        "'off' converts code values as they are (HDR looks flat and dim). Other frames are "
+        "unaffected either way.")

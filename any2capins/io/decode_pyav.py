@@ -22,14 +22,19 @@ deadlock with FFmpeg's frame-threaded decoders (seen here under load), which is 
 disables logging by default.
 
 Pixels: swscale converts every frame to 8-bit RGB (rgb24) with the frame's colour matrix and
-range, so 10/12-bit YUV comes out as correct 8-bit RGB. HDR transfer functions (PQ, HLG) are not
-tone-mapped: code values are converted as they are (HDR clips look flat and dim; geometry is
-unaffected). Frames are scaled in stored orientation, then turned by the display matrix.
+range, so 10/12-bit YUV comes out as correct 8-bit RGB. Frames tagged HDR (PQ or HLG transfer)
+or SDR with BT.2020 primaries instead go to 16-bit RGB (rgb48le, same matrix, range and
+scaling), and `io.hdr` tone-maps them (BT.2390) and converts their gamut to SDR BT.709 in
+numpy, so phone HLG and HDR10 clips look to the models and the caption LLM as their SDR
+rendition would (`decode.hdr: off` keeps the plain conversion; one INFO line per clip says what
+was done). Untagged and ordinary SDR frames take the rgb24 path unchanged. Frames are scaled in
+stored orientation, then turned by the display matrix.
 """
 
 from __future__ import annotations
 
 import bisect
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -45,6 +50,7 @@ from any2capins.io.frames import (
     plan_positions,
     target_size,
 )
+from any2capins.io.hdr import convert, plan_for
 from any2capins.io.streams import (
     FrameIndex,
     Notes,
@@ -58,6 +64,9 @@ from any2capins.io.streams import (
 if TYPE_CHECKING:
     from any2capins.config.sampling import DecodeSettings
     from any2capins.io.frames import VideoMeta
+
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class _Want:
@@ -77,6 +86,8 @@ class _Pass:
     wants: dict[str, _Want]
     wanted: list[int]
     rotation: int = 0
+    hdr: str = "tonemap"  # DecodeSettings.hdr
+    hdr_done: str | None = None  # what io.hdr did (for the log; "" nothing), from 1st frame
 
 
 ORDINAL_NOTE = ("decoder timestamps are not in presentation order (B-frames in a container "
@@ -123,6 +134,8 @@ def _plan_and_decode(
     wants = {name: _want(name, req, index, stream, positions)
              for name, req in requests.items()}
     state = _decode(container, stream, wants, index, settings=settings, notes=notes)
+    if state.hdr_done:
+        log.info("%s: %s", getattr(container, "name", "clip"), state.hdr_done)
     cc = stream.codec_context
     rotated = state.rotation % 180 == 90
     source = (cc.height, cc.width) if rotated else (cc.width, cc.height)
@@ -147,7 +160,7 @@ def _decode(container: Any, stream: Any, wants: dict[str, _Want], index: FrameIn
             settings: DecodeSettings, notes: Notes) -> _Pass:
     """Serve every wanted position from one forward pass (see module docstring)."""
     wanted = sorted({p for w in wants.values() for p in w.positions})
-    state = _Pass(index, wants, wanted)
+    state = _Pass(index, wants, wanted, hdr=settings.hdr)
     if index.decode_order:  # known before decoding: B-frames without pts (AVI)
         notes.add(ORDINAL_NOTE)
         _run(container, stream, state, seek=False, ordinal=True, notes=notes)
@@ -158,7 +171,7 @@ def _decode(container: Any, stream: Any, wants: dict[str, _Want], index: FrameIn
         notes.add(ORDINAL_NOTE)
         for w in wants.values():
             w.frames.clear()
-        state = _Pass(index, wants, wanted)
+        state = _Pass(index, wants, wanted, hdr=settings.hdr)
         _run(container, stream, state, seek=False, ordinal=True, notes=notes)
     return state
 
@@ -276,18 +289,27 @@ def _serve(st: _Pass, position: int, best: tuple[Any, int]) -> None:
     for w in st.wants.values():
         if position in w.wanted:
             if w.size not in converted:
-                converted[w.size] = to_rgb(frame, w.size)
+                converted[w.size] = to_rgb(frame, w.size, hdr=st.hdr)
             w.frames[position] = (converted[w.size], pts)
+    if st.hdr_done is None:
+        plan = plan_for(frame) if st.hdr == "tonemap" else None
+        st.hdr_done = plan.describe() if plan else ""
 
 
-def to_rgb(frame: Any, size: tuple[int, int] | None) -> np.ndarray:
+def to_rgb(frame: Any, size: tuple[int, int] | None, hdr: str = "tonemap") -> np.ndarray:
     """uint8 RGB [H, W, 3] of `frame` scaled to `size` (stored orientation; None = full size),
-    then turned to display orientation by the frame's display matrix."""
+    then turned to display orientation by the frame's display matrix. With `hdr` "tonemap",
+    a frame tagged PQ/HLG (or BT.2020 SDR) is converted to SDR BT.709 (`io.hdr`); every other
+    frame, and every frame with "off", is swscale's rgb24 as it is."""
+    plan = plan_for(frame) if hdr == "tonemap" else None
+    fmt = "rgb48le" if plan is not None else "rgb24"
     if size is None:
-        img = frame.to_ndarray(format="rgb24")
+        img = frame.to_ndarray(format=fmt)
     else:
-        img = frame.to_ndarray(format="rgb24", width=size[0], height=size[1],
+        img = frame.to_ndarray(format=fmt, width=size[0], height=size[1],
                                interpolation="AREA")
+    if plan is not None:
+        img = convert(img, plan)
     k = frame_rotation(frame) // 90  # counter-clockwise quarter turns
     return np.ascontiguousarray(np.rot90(img, k=k)) if k else img
 

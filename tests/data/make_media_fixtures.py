@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable, Iterable
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -125,6 +126,96 @@ def hdr10_hevc_mkv(out: Path) -> Path:
         for p in s.encode():
             c.mux(p)
     return path
+
+
+# HDR fixtures: four 24-pixel bands of known display light (BT.2408 levels), in BT.2020
+HDR_WHITE_NITS, HDR_GREY_NITS, HDR_PEAK_NITS = 203.0, 26.0, 1000.0
+HDR_COLOUR = (160, 60, 30)  # BT.709 SDR code values of the third band (gamma 2.4, 1.0 = 203 nits)
+HDR_MAX_CLL, HDR_MASTERING_NITS = 1000, 4000  # side data of the PQ fixture
+# BT.2087: linear BT.709 RGB -> linear BT.2020 RGB
+BT709_TO_BT2020 = np.array([[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114],
+                            [0.0164, 0.0880, 0.8956]])
+
+
+def _pq(nits: np.ndarray) -> np.ndarray:
+    """SMPTE ST 2084 inverse EOTF: nits -> PQ signal."""
+    m1, m2, c1, c2, c3 = 0.1593017578125, 78.84375, 0.8359375, 18.8515625, 18.6875
+    y = (np.asarray(nits, np.float64) / 10000) ** m1
+    return ((c1 + c2 * y) / (1 + c3 * y)) ** m2
+
+
+def _hlg(nits: np.ndarray) -> np.ndarray:
+    """BT.2100 HLG for a 1000-nit display: display light (nits, BT.2020) -> HLG signal (the
+    inverse OOTF, gamma 1.2, then the ARIB STD-B67 OETF)."""
+    rgb = np.asarray(nits, np.float64) / 1000
+    yd = rgb @ np.array([0.2627, 0.6780, 0.0593])
+    ys = np.maximum(yd, 1e-9) ** (1 / 1.2)
+    e = rgb / np.maximum(ys, 1e-9)[..., None] ** 0.2
+    a = 0.17883277
+    b, c = 1 - 4 * a, 0.5 - a * np.log(4 * a)
+    return np.where(e <= 1 / 12, np.sqrt(3 * e), a * np.log(np.maximum(12 * e - b, 1e-9)) + c)
+
+
+def hdr_bands_nits() -> np.ndarray:
+    """Display light (nits, linear BT.2020 RGB) of the four bands: reference white, 18 % grey,
+    `HDR_COLOUR`, the 1000-nit peak."""
+    colour = BT709_TO_BT2020 @ ((np.array(HDR_COLOUR) / 255) ** 2.4 * HDR_WHITE_NITS)
+    return np.array([[HDR_WHITE_NITS] * 3, [HDR_GREY_NITS] * 3, colour, [HDR_PEAK_NITS] * 3])
+
+
+def _yuv2020(signal: np.ndarray) -> Any:
+    """10-bit limited-range BT.2020 (non-constant luminance) 4:2:0 frame, W x H, whose four
+    24-pixel bands have the non-linear R'G'B' `signal` [4, 3] (made here, not by swscale, so
+    the decoder's matrix is checked against the standard's numbers)."""
+    import av
+
+    r, g, b = signal.T
+    y = 0.2627 * r + 0.6780 * g + 0.0593 * b
+    planes = [64 + 876 * y, 512 + 896 * (b - y) / 1.8814, 512 + 896 * (r - y) / 1.4746]
+    band = W // 4
+    full = [np.repeat(np.round(p), band)[None].repeat(H, 0).astype(np.uint16) for p in planes]
+    data = np.concatenate([full[0].ravel(), full[1][::2, ::2].ravel(), full[2][::2, ::2].ravel()])
+    return av.VideoFrame.from_ndarray(data.reshape(H * 3 // 2, W), format="yuv420p10le")
+
+
+def _hdr_clip(path: Path, tags: tuple[int, int, int, int], signal: np.ndarray,
+              x265: str = "") -> Path:
+    """Three frames of the HDR bands, HEVC Main10 (lossless: the test checks the pipeline, not
+    the codec), colour-tagged `tags` (matrix, primaries, transfer, range)."""
+    import av
+
+    with av.open(str(path), "w", options=BITEXACT) as c:
+        s = c.add_stream("libx265", rate=10, options={"x265-params": (
+            "pools=1:frame-threads=1:log-level=none:info=0:lossless=1" + x265)})
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p10le"
+        cc = s.codec_context
+        cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range = tags
+        for i in range(3):
+            f = _yuv2020(signal)
+            f.pts, f.time_base = i, Fraction(1, 10)
+            f.colorspace, f.color_primaries, f.color_trc, f.color_range = tags
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def hlg_hevc_mp4(out: Path) -> Path:
+    """HEVC Main10 MP4 tagged HLG (ARIB STD-B67, BT.2020 primaries and matrix, limited range),
+    the iPhone default: the bands at HLG 75 % (reference white), ~38 % (grey), a colour, 100 %."""
+    tags = (9, 9, 18, 1)  # AVCOL_SPC_BT2020_NCL, AVCOL_PRI_BT2020, AVCOL_TRC_ARIB_STD_B67, MPEG
+    return _hdr_clip(out / "hevc_10bit_hlg_bt2020.mp4", tags, _hlg(hdr_bands_nits()))
+
+
+def pq_hevc_mkv(out: Path) -> Path:
+    """HEVC Main10 Matroska tagged HDR10 (PQ, BT.2020, limited range) with MaxCLL 1000 and a
+    4000-nit mastering display in the bitstream: the bands at PQ 58 % (203 nits), 38 %, a
+    colour, 75 % (1000 nits)."""
+    tags = (9, 9, 16, 1)  # AVCOL_SPC_BT2020_NCL, AVCOL_PRI_BT2020, AVCOL_TRC_SMPTE2084, MPEG
+    sei = (":master-display=G(8500,39850)B(6550,2300)R(35400,14600)WP(15635,16450)"
+           f"L({HDR_MASTERING_NITS * 10000},50):max-cll={HDR_MAX_CLL},400")
+    return _hdr_clip(out / "hevc_10bit_pq_maxcll.mkv", tags, _pq(hdr_bands_nits()), sei)
 
 
 def overstated_header_avi(out: Path) -> Path:
@@ -274,7 +365,7 @@ BUILDERS: list[Callable[[Path], Path]] = [
     bframes_gaps_avi, av1_10bit_webm, hevc_10bit_rotated_tiny, hdr10_hevc_mkv,
     overstated_header_avi, damaged_nal_mp4, two_video_streams_mp4, cover_art_mp4,
     lambda o: few_frames(o, 6), lambda o: few_frames(o, 1), rotated_mp4, vfr_mkv,
-    delayed_start_mp4, mpegts_bframes,
+    delayed_start_mp4, mpegts_bframes, hlg_hevc_mp4, pq_hevc_mkv,
 ]
 
 
