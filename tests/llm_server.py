@@ -86,6 +86,9 @@ class ScriptedLLMServer:
     known_models: set[str] | None = None
     api_key: str | None = None
     reject_json_schema: bool = False
+    # HTTP status for any request holding an image (a text-only server): 500 with llama.cpp's
+    # words (no --mmproj), 400 with vLLM's (a text-only model); None reads images
+    text_only: int | None = None
     estimate_usage: bool = False
     section_words: dict[str, int] = field(default_factory=dict)
 
@@ -147,6 +150,7 @@ class ScriptedLLMServer:
             self.models = ["gpt-4o-mini", "test-model"]
             self.known_models = self.api_key = None
             self.reject_json_schema = False
+            self.text_only = None
 
     def count(self, section: str | None = None) -> int:
         return sum(1 for r in self.requests if section is None or r.section == section)
@@ -186,6 +190,8 @@ class ScriptedLLMServer:
         elif self.reject_json_schema and (body.get("response_format") or {}).get(
                 "type") == "json_schema":
             behaviour = "reject_schema"
+        if self.text_only and _has_image(body):
+            behaviour = "no_images"
         with self._lock:
             self.requests.append(Recorded(body if self.record_bodies else {}, dict(h.headers),
                                           section, behaviour, time.time()))
@@ -206,6 +212,12 @@ class ScriptedLLMServer:
         if behaviour == "unknown_model":
             return _send(h, 404, {"error": {"message": f"model '{body.get('model')}' not found",
                                             "type": "not_found"}})
+        if behaviour == "no_images":
+            words = ("image input is not supported - hint: if this is unexpected, you may need "
+                     "to provide the mmproj" if self.text_only >= 500 else
+                     f"{body.get('model')} is not a multimodal model")
+            return _send(h, self.text_only, {"error": {"code": self.text_only, "message": words,
+                                                       "type": "server_error"}})
         if behaviour == "reject_schema":
             return _send(h, 400, {"error": {"message": "response_format type json_schema is not "
                                             "supported", "type": "invalid_request_error"}})
@@ -261,6 +273,12 @@ class ScriptedLLMServer:
             if queued:
                 out.update(queued.popleft())
         return out
+
+
+def _has_image(body: dict[str, Any]) -> bool:
+    return any(isinstance(m.get("content"), list) and
+               any(p.get("type") == "image_url" for p in m["content"])
+               for m in body.get("messages", []))
 
 
 def _image_tokens(data_url: str) -> int:

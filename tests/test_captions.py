@@ -57,7 +57,10 @@ def captions(run: Path, server, *extra: str, force: bool = False) -> int:
             "--set", f"captions.llm.base_url={server.url}",
             "--set", "captions.llm.api_key_env=A2C_TEST_KEY",
             "--set", "captions.llm.timeout_s=10", "--set", "captions.llm.backoff_s=0.01",
-            "--set", "captions.images.max_side=96"]
+            "--set", "captions.images.max_side=96",
+            # the image preflight adds one request; tests here count requests (it has its
+            # own tests in test_captions_llm.py, and the demo chain runs it)
+            "--set", "captions.llm.preflight_images=false"]
     for item in extra:
         args += ["--set", item]
     return main([*args, "--force"] if force else args)

@@ -238,3 +238,32 @@ def test_parse_answer_accepts_fences_and_names_schema_errors() -> None:
     with pytest.raises(_AnswerError) as exc:
         parse_answer("not json", ActionSection)
     assert exc.value.error_class == "InvalidJSON"
+
+
+@pytest.mark.parametrize("raw", [
+    '<think>The user wants JSON. Two people.</think>\n{"caption": "x", "people_count": 2}',
+    '<think>\nhmm {not json}\n</think>```json\n{"caption": "x", "people_count": 2}\n```',
+    'Here is the JSON you asked for:\n{"caption": "x", "people_count": 2}\nHope it helps!',
+])
+def test_parse_answer_finds_the_json_a_talking_or_thinking_model_wraps(raw: str) -> None:
+    """json_text mode on real servers: reasoning models put <think>...</think> before the
+    answer, chatty ones prose around it; the object inside is the answer."""
+    from any2capins.captions.schemas import ActionSection
+    from any2capins.llm.client import parse_answer
+
+    assert parse_answer(raw, ActionSection).people_count == 2
+
+
+@pytest.mark.parametrize(("raw", "error_class"), [
+    ("<think>only thinking, then the budget ran out</think>", "EmptyAnswer"),
+    ('Sure! Here is the caption: {"caption": "x", "people_count": 2', "InvalidJSON"),
+    ('<think>{"caption": "from the thinking", "people_count": 2}</think> no answer', "InvalidJSON"),
+])
+def test_parse_answer_does_not_invent_an_answer(raw: str, error_class: str) -> None:
+    """A cut-off object stays invalid, and JSON inside the thinking is not the answer."""
+    from any2capins.captions.schemas import ActionSection
+    from any2capins.llm.client import _AnswerError, parse_answer
+
+    with pytest.raises(_AnswerError) as exc:
+        parse_answer(raw, ActionSection)
+    assert exc.value.error_class == error_class

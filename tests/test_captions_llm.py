@@ -77,6 +77,31 @@ def test_servers_without_a_usable_models_list_pass_by_a_one_token_completion(
     assert server.count() == 1 + len(CLIPS)
 
 
+@pytest.mark.parametrize("status", [500, 400])
+def test_a_server_that_cannot_read_images_stops_before_any_work(run_dir: Path, server, capsys,
+                                                                 status: int) -> None:
+    """llama.cpp without --mmproj answers text but 500 to every request with an image; vLLM
+    with a text-only model 400. Captions send frames: exit 2 at once with one line, instead of
+    one failed call (and the breaker, and retries) per clip."""
+    server.text_only = status
+    assert captions(run_dir, server, "captions.llm.preflight_images=true") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and server.url in err[0] and "not a request with an image" in err[0]
+    assert "mmproj" in err[0] and "preflight_images=false" in err[0]
+    assert server.count() == 1 and server.requests[0].body["max_tokens"] == 1
+    assert not (run_dir / "captions").exists()  # nothing was started
+
+
+def test_a_vision_server_passes_the_image_preflight(run_dir: Path, server) -> None:
+    assert captions(run_dir, server, "captions.llm.preflight_images=true",
+                    "captions.sections=[style]") == 0
+    probe = server.requests[0].body
+    assert probe["max_tokens"] == 1
+    assert probe["messages"][0]["content"][1]["image_url"]["url"].startswith(
+        "data:image/jpeg;base64,")
+    assert server.count() == 1 + len(CLIPS) and errors(run_dir) == []
+
+
 def test_no_base_url_means_no_request(run_dir: Path, server, capsys) -> None:
     code = main(["captions", "--run", str(run_dir), "--set", "runtime.executor=local",
                  "--set", "captions.llm.api_key_env=A2C_TEST_KEY"])

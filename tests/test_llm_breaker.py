@@ -75,7 +75,9 @@ def captions(run: Path, url: str, *extra: str) -> int:
                  "captions.llm.api_key_env=A2C_TEST_KEY", "captions.llm.timeout_s=10",
                  "captions.llm.backoff_s=0.01", "captions.images.max_side=96",
                  "captions.llm.max_retries=2", "captions.llm.breaker_probe_s=0.05",
-                 "captions.resources.batch_size=1", *extra):
+                 "captions.resources.batch_size=1",
+                 "captions.llm.preflight_images=false",  # request counts below are exact
+                 *extra):
         args += ["--set", item]
     return main(args)
 

@@ -5,16 +5,17 @@ from __future__ import annotations
 import argparse
 
 
-def check_server(llm, setting: str) -> None:
+def check_server(llm, setting: str, images: bool = False) -> None:
     """Key, base_url and (unless llm.preflight is off) one cheap request to the server, before
-    any work: a problem stops the command with one line naming URL and model (exit 2)."""
+    any work: a problem stops the command with one line naming URL and model (exit 2). With
+    `images` (captions), also one with an image (llm.preflight_images)."""
     from any2capins.llm.client import read_api_key, require_base_url
     from any2capins.llm.preflight import preflight
 
     require_base_url(llm, setting)
     read_api_key(llm.api_key_env, f"{setting}.api_key_env")  # workers read it themselves
     if llm.preflight:
-        preflight(llm, setting)
+        preflight(llm, setting, images=images)
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if not indices:
         raise InputError(f"{args.run}: no clips/ shards; run `any2capins ingest` first")
     if config.captions.backend == "openai":
-        check_server(config.captions.llm, "captions.llm")
+        check_server(config.captions.llm, "captions.llm", images=True)
     ctx = RunContext(args.run, "captions", config)
     sizes = {d.shard: d.output_rows for d in store.done_records("ingest")}
     stage = SectionsStage(config.captions, args.run, decode=config.decode)

@@ -47,6 +47,12 @@ class LLMConfig(StrictModel):
     preflight: bool = Field(
         True, description="Before a run, one cheap request (models list, else a 1-token "
         "completion) checks server, key and model; a failure stops the command (exit 2).")
+    preflight_images: bool = Field(
+        True, description="With preflight on, captions (which send video frames) also send one "
+        "1-token request holding a tiny image: a server that cannot read images (llama.cpp "
+        "without --mmproj, a text-only model) stops the command at once (exit 2) instead of "
+        "failing every clip. A timeout of this request only warns. Short prompts send no "
+        "images and skip it.")
     preflight_timeout_s: float = Field(
         5.0, gt=0, description="Timeout of each preflight request (and of the circuit "
         "breaker's probe), seconds.")

@@ -44,6 +44,9 @@ from any2capins.models.common import TokenUsage
 
 log = logging.getLogger("any2capins.llm")
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
+# reasoning models (Qwen3, DeepSeek-R1 and their VL kin) served without a reasoning parser put
+# their thinking before the answer in the content itself
+_THINK = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
 TRANSIENT = ("Timeout", "ConnectionError", "RateLimited", "ServerError", "HTTP408", "HTTP409")
 
 # An answer check: a reason string when a validated answer is still useless (e.g. empty text).
@@ -165,16 +168,34 @@ def request_params(cfg: LLMConfig) -> dict[str, Any]:
     return params
 
 
+def _json_object(text: str) -> Any:
+    """The JSON in a completion text: the whole text, or inside code fences, or (a model that
+    talks around its answer in json_text mode) the first JSON object in it. Raises
+    _AnswerError InvalidJSON when there is none."""
+    m = _FENCE.match(text)
+    text = m.group(1) if m else text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        first = text.find("{")
+        if first >= 0:
+            try:
+                return json.JSONDecoder().raw_decode(text, first)[0]
+            except json.JSONDecodeError:
+                pass
+        raise _AnswerError("InvalidJSON", f"not valid JSON: {exc}", reask=True) from None
+
+
 def parse_answer(raw: str | None, model: type[BaseModel]) -> BaseModel:
-    """Validate a completion text against `model` (code fences around the JSON are tolerated)."""
+    """Validate a completion text against `model`. Tolerated around the JSON: a leading
+    <think>...</think> block, code fences, prose before or after the object."""
     if raw is None or not raw.strip():
         raise _AnswerError("EmptyAnswer", "the answer is empty", reask=True)
-    m = _FENCE.match(raw)
-    text = m.group(1) if m else raw
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _AnswerError("InvalidJSON", f"not valid JSON: {exc}", reask=True) from None
+    answer = _THINK.sub("", raw, count=1)
+    if not answer.strip():
+        raise _AnswerError("EmptyAnswer", "the answer holds only the model's thinking",
+                           reask=True)
+    obj = _json_object(answer)
     try:
         return model.model_validate(obj)
     except ValidationError as exc:
