@@ -177,3 +177,15 @@ def test_aligned_distance_explains_shifts_not_cuts() -> None:
     assert aligned_distance(a, shifted) < 0.1 * plain(a, shifted)
     assert aligned_distance(a, b) == pytest.approx(plain(a, b), rel=0.2)  # no shift explains
     assert aligned_distance(a, a) == 0.0
+
+
+def test_the_default_leaves_fingerprints_of_earlier_run_folders_alone() -> None:
+    """`dense_cuts` came later: with its default it adds nothing to the ingest fingerprint, so
+    a rerun on a folder ingested before does not redo ingest and every stage after it."""
+    from any2capins.config.ingest import IngestConfig
+    from any2capins.ingest.stage import ProbeStage
+
+    default = ProbeStage(IngestConfig()).fingerprint()
+    assert "dense_cuts" not in default["shots"]
+    keep = ProbeStage(IngestConfig.model_validate({"shots": {"dense_cuts": "keep"}}))
+    assert keep.fingerprint()["shots"]["dense_cuts"] == "keep"

@@ -72,6 +72,11 @@ class ProbeStage(Stage[SourceRecord, ClipRecord]):
     def fingerprint(self) -> dict[str, Any]:
         # only what changes the rows (shard and read sizes never do), and the detector's version
         out: dict[str, Any] = {"shots": self.config.shots.model_dump(mode="json")}
+        if out["shots"]["dense_cuts"] == "resolve":
+            # added later with this default: no key, so run folders ingested before keep their
+            # fingerprints (a rerun would otherwise redo ingest and, through the shard
+            # identities, every stage after it); `--force` applies it to them
+            del out["shots"]["dense_cuts"]
         if self.config.shots.detect:
             from importlib.metadata import PackageNotFoundError, version
 
