@@ -43,6 +43,7 @@ CLASSES = {
     "h264_vfr.mkv": (16, (96, 64), 0.0),
     "h264_delayed_start.mp4": (10, (96, 64), 0.5),
     "h264_bframes.ts": (72, (96, 64), None),
+    "h264_resolution_change.mkv": (20, (96, 64), 0.0),
 }
 
 
@@ -289,3 +290,21 @@ def test_backwards_timestamps_found_while_decoding_switch_to_output_order(
     assert found.timestamps == flagged.timestamps
     assert [frame_number(f) for f in found.frames] == [frame_number(f) for f in flagged.frames]
     assert any("output order" in w for w in found.warnings)
+
+
+@pytest.mark.parametrize("max_side", [None, 64])
+def test_a_mid_stream_resolution_change_keeps_one_frame_size(test_videos: Path,
+                                                             max_side: int | None) -> None:
+    """Frames 10-19 are 192x128 in a stream opened (and probed) at 96x64: every frame of a
+    request comes at one size (it used to fail the clip: 'all input arrays must have the same
+    shape'), the right frames in order, and a warning says so."""
+    name = "h264_resolution_change.mkv"
+    got = sample_frames(str(test_videos / name), count=1000, max_side=max_side,
+                        meta=_meta(test_videos / name))
+    size = (96, 64) if max_side is None else (64, 42)
+    assert got.frames.shape == (20, size[1], size[0], 3)
+    assert [frame_number(f) for f in got.frames] == list(range(20))
+    assert (np.abs(_flat_half(got.frames[15]) - FLAT) < 8).all()
+    if max_side is None:
+        assert any("resolution changes mid-stream (96x64 -> 192x128)" in w
+                   for w in got.warnings), got.warnings

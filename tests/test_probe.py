@@ -28,6 +28,7 @@ EXPECTED = {
     "h264_vfr.mkv": (16, (96, 64), 0, 0, False),
     "h264_delayed_start.mp4": (10, (96, 64), 0, 0, False),
     "h264_bframes.ts": (72, (96, 64), 0, 0, False),
+    "h264_resolution_change.mkv": (20, (96, 64), 0, 0, False),  # 192x128 from frame 10
 }
 
 

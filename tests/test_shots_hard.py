@@ -189,3 +189,16 @@ def test_the_default_leaves_fingerprints_of_earlier_run_folders_alone() -> None:
     assert "dense_cuts" not in default["shots"]
     keep = ProbeStage(IngestConfig.model_validate({"shots": {"dense_cuts": "keep"}}))
     assert keep.fingerprint()["shots"]["dense_cuts"] == "keep"
+
+
+@pytest.mark.parametrize("detector", ["content", "adaptive"])
+def test_a_mid_stream_resolution_change_is_scanned_whole(detector: str) -> None:
+    """Frames 10-19 are twice the size of frames 0-9: every frame goes to the detector at the
+    first frame's scaled size (PySceneDetect compares same-size frames; this used to raise
+    cv2.error and lose the video). Whether the splice reads as a cut is the detector's call."""
+    path = Path(__file__).parent / "data" / "videos" / "h264_resolution_change.mkv"
+    scan = detect_shots(str(path), ShotsConfig(detector=detector))
+    assert scan.frames == 20 and scan.dropped == []
+    assert scan.shots[0].start_frame == 0 and scan.shots[-1].end_frame == 20
+    assert all(a.end_frame == b.start_frame for a, b in zip(scan.shots, scan.shots[1:],
+                                                            strict=False))

@@ -142,12 +142,14 @@ def _small_frames(container: Any, stream: Any, counter: list[int]) -> Iterator[t
     """(presentation time in seconds, low-res BGR image) of every decoded frame."""
     tb, rate = stream.time_base, _rate(stream)
     last: float | None = None
+    size: tuple[int, int] | None = None  # of the first frame: the detector compares frames of
+    # one size, and a stream may change resolution mid-way (a splice: often a cut there too)
     for frame in _frames(container, stream, counter):
         pts = frame.pts if frame.pts is not None else getattr(frame, "dts", None)
         nominal = 0.0 if last is None else last + 1 / rate  # for a frame without timestamp
         t = float(pts * tb) if pts is not None and tb else nominal
-        w, h = _scaled_size(frame.width, frame.height)
-        yield t, frame.to_ndarray(format="bgr24", width=w, height=h)
+        size = size or _scaled_size(frame.width, frame.height)
+        yield t, frame.to_ndarray(format="bgr24", width=size[0], height=size[1])
         last = t
 
 

@@ -76,6 +76,7 @@ class _Want:
     size: tuple[int, int] | None  # (w, h) in stored orientation after scaling; None = full
     wanted: set[int] = field(default_factory=set)  # positions, for membership
     frames: dict[int, tuple[np.ndarray, int]] = field(default_factory=dict)  # pos -> (px, pts)
+    base: tuple[int, int] = (0, 0)  # the stream's (w, h) as opened (what the probe recorded)
 
 
 @dataclass
@@ -88,6 +89,7 @@ class _Pass:
     rotation: int = 0
     hdr: str = "tonemap"  # DecodeSettings.hdr
     hdr_done: str | None = None  # what io.hdr did (for the log; "" nothing), from 1st frame
+    resized: str | None = None  # "96x64 -> 192x128" when the resolution changed mid-stream
 
 
 ORDINAL_NOTE = ("decoder timestamps are not in presentation order (B-frames in a container "
@@ -133,12 +135,16 @@ def _plan_and_decode(
     index = scan_index(container, stream, span, notes)
     wants = {name: _want(name, req, index, stream, positions)
              for name, req in requests.items()}
+    cc = stream.codec_context
+    opened = (cc.width, cc.height)  # the decoder's size follows the frames; the source is this
     state = _decode(container, stream, wants, index, settings=settings, notes=notes)
     if state.hdr_done:
         log.info("%s: %s", getattr(container, "name", "clip"), state.hdr_done)
-    cc = stream.codec_context
+    if state.resized:
+        notes.add(f"the resolution changes mid-stream ({state.resized}): frames of another "
+                  "size are scaled to the stream's opening size")
     rotated = state.rotation % 180 == 90
-    source = (cc.height, cc.width) if rotated else (cc.width, cc.height)
+    source = (opened[1], opened[0]) if rotated else opened
     return index, wants, source
 
 
@@ -153,7 +159,8 @@ def _want(name: str, req: FrameRequest, index: FrameIndex, stream: Any,
     else:
         pos = plan_positions([index.seconds(p) for p in index.pts], index.end_s, req)
     cc = stream.codec_context
-    return _Want(pos, target_size(cc.width or 0, cc.height or 0, req.max_side), set(pos))
+    base = (cc.width or 0, cc.height or 0)
+    return _Want(pos, target_size(*base, req.max_side), set(pos), base=base)
 
 
 def _decode(container: Any, stream: Any, wants: dict[str, _Want], index: FrameIndex, *,
@@ -288,9 +295,16 @@ def _serve(st: _Pass, position: int, best: tuple[Any, int]) -> None:
     converted: dict[tuple[int, int] | None, np.ndarray] = {}
     for w in st.wants.values():
         if position in w.wanted:
-            if w.size not in converted:
-                converted[w.size] = to_rgb(frame, w.size, hdr=st.hdr)
-            w.frames[position] = (converted[w.size], pts)
+            size = w.size
+            if size is None and all(w.base) and (frame.width, frame.height) != w.base:
+                # a mid-stream resolution change: every frame of a request has one size, the
+                # one the probe recorded (models scale their outputs to it)
+                size = w.base
+                st.resized = st.resized or (f"{w.base[0]}x{w.base[1]} -> "
+                                            f"{frame.width}x{frame.height}")
+            if size not in converted:
+                converted[size] = to_rgb(frame, size, hdr=st.hdr)
+            w.frames[position] = (converted[size], pts)
     if st.hdr_done is None:
         plan = plan_for(frame) if st.hdr == "tonemap" else None
         st.hdr_done = plan.describe() if plan else ""

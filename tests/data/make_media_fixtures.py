@@ -361,11 +361,49 @@ def mpegts_bframes(out: Path) -> Path:
                    ((make_frame(i % 36), i) for i in range(72)), rate=25, options=_x264())
 
 
+def resolution_change_mkv(out: Path) -> Path:
+    """H.264 in Matroska whose resolution changes mid-stream (a splice, an adaptive-bitrate or
+    WebRTC recording): frames 0-9 at 96x64, then 10-19 at 192x128 (in-band SPS), 10 fps. The
+    container and the probe say 96x64."""
+    import io
+
+    import av
+
+    raw = io.BytesIO()
+    for k, (w, h) in enumerate([(W, H), (2 * W, 2 * H)]):
+        seg = io.BytesIO()
+        with av.open(seg, "w", format="h264") as c:
+            s = c.add_stream("libx264", rate=10, options=_x264(
+                **{"x264-params": "threads=1:keyint=10:min-keyint=10:scenecut=0:bframes=0"}))
+            s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+            for i in range(10):
+                for pkt in s.encode(av.VideoFrame.from_ndarray(make_frame(10 * k + i, w, h),
+                                                               format="rgb24")):
+                    c.mux(pkt)
+            for pkt in s.encode():
+                c.mux(pkt)
+        raw.write(seg.getvalue())
+    raw.seek(0)
+    path = out / "h264_resolution_change.mkv"
+    with av.open(raw, format="h264") as src, av.open(str(path), "w", options=BITEXACT) as dst:
+        vin = src.streams.video[0]
+        vout = dst.add_stream_from_template(vin)
+        k = 0
+        for pkt in src.demux(vin):
+            if pkt.size == 0:
+                continue
+            pkt.stream, pkt.time_base = vout, Fraction(1, 10)
+            pkt.pts = pkt.dts = k
+            k += 1
+            dst.mux(pkt)
+    return path
+
+
 BUILDERS: list[Callable[[Path], Path]] = [
     bframes_gaps_avi, av1_10bit_webm, hevc_10bit_rotated_tiny, hdr10_hevc_mkv,
     overstated_header_avi, damaged_nal_mp4, two_video_streams_mp4, cover_art_mp4,
     lambda o: few_frames(o, 6), lambda o: few_frames(o, 1), rotated_mp4, vfr_mkv,
-    delayed_start_mp4, mpegts_bframes, hlg_hevc_mp4, pq_hevc_mkv,
+    delayed_start_mp4, mpegts_bframes, hlg_hevc_mp4, pq_hevc_mkv, resolution_change_mkv,
 ]
 
 
