@@ -212,10 +212,10 @@ def run_calls(server: ScriptedLLMServer, n: int, **cfg: object) -> tuple[Circuit
     """`n` sequential calls through one session; its breaker and the outcomes."""
     llm = LLMConfig(base_url=server.url, api_key_env=None, backoff_s=0.0, max_retries=1,
                     max_reasks=0, breaker_probe_s=0, **cfg)
-    breaker = CircuitBreaker(llm, "test")
+    session = LLMSession(make_client(llm, "k"), llm, "test")
+    breaker = session.breaker
 
     async def go() -> list:
-        session = LLMSession(make_client(llm, "k"), llm, "test", breaker)
         try:
             return [await call_structured(session, [{"role": "user", "content": "x"}], Answer,
                                           "dense") for _ in range(n)]

@@ -32,7 +32,7 @@ from any2capins.config.sampling import DecodeSettings
 from any2capins.errors import DecodeError
 from any2capins.io import fs
 from any2capins.io.shards import ShardStore
-from any2capins.llm.breaker import UNAVAILABLE, CircuitBreaker
+from any2capins.llm.breaker import UNAVAILABLE
 from any2capins.llm.cache import ShardCache, cache_key
 from any2capins.llm.client import (
     NO_KEY,
@@ -126,7 +126,7 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         self.cache_root = config.cache_dir or root.join("captions", "_cache").uri()
         self._usage = TokenUsage()
         self._api_key: str | None = None
-        self.breaker: CircuitBreaker | None = None  # made per worker by setup()
+        self.session: LLMSession | None = None  # per worker, made by setup()
 
     def fingerprint(self) -> dict[str, Any]:
         """What the section texts depend on (not concurrency, timeouts or retries). A done
@@ -155,17 +155,18 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         self.tmp = str(Path(tempfile.gettempdir()) / "any2capins-cache")
         if self.config.backend == "openai":
             self._api_key = read_api_key(self.config.llm.api_key_env)
-            # one breaker per worker: a server that died stops this worker's calls for good
-            self.breaker = CircuitBreaker(self.config.llm, "captions")
+            # one per worker: a json_schema fallback and a circuit breaker that opened hold
+            # for the worker's life, not for one batch
+            self.session = LLMSession(None, self.config.llm, "captions")
             for name in ("httpx2", "httpx", "openai"):  # one INFO line per request otherwise
                 logging.getLogger(name).setLevel(logging.WARNING)
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickled state: config and prompts only. The key is never pickled (Ray ships stages
-        between processes); the reader, cache and circuit breaker (locks, handles, per-worker state)
+        between processes); the reader, cache and LLM session (locks, handles, per-worker state)
         are rebuilt by setup()."""
         state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("reader", "cache", "breaker")}
+                 if k not in ("reader", "cache", "session")}
         state["_api_key"] = None
         return state
 
@@ -191,7 +192,7 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         session = None
         if self.config.backend == "openai":
             client = make_client(self.config.llm, self._api_key or NO_KEY, "captions.llm")
-            session = LLMSession(client, self.config.llm, "captions", self.breaker)
+            session = self.session.use(client)
         calls = asyncio.Semaphore(self.config.llm.max_concurrency)
         decode = asyncio.Semaphore(self.config.images.decode_threads)  # decoding: threads
         try:

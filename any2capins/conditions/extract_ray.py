@@ -29,12 +29,16 @@ from any2capins.conditions.extract import (
     _shard_requests,
 )
 from any2capins.conditions.plan import SHEET, ClipPlan, decode_clip_plan
-from any2capins.errors import StageError
 from any2capins.io.shards import ShardStore
 from any2capins.models.clips import ClipRecord
 from any2capins.models.common import ShardDone
-from any2capins.runtime.cluster import workers_that_fit
-from any2capins.runtime.executors import apply_threads, ensure_ray
+from any2capins.runtime.executors import (
+    apply_threads,
+    check_visible,
+    ensure_ray,
+    start_actors,
+    stop_actors,
+)
 from any2capins.runtime.shard import process_shard
 from any2capins.runtime.stage import Stage
 
@@ -52,7 +56,8 @@ class _GroupActor:
         self.store = ShardStore(run_dir)
         self.retries = retries
 
-    def setup(self) -> int:
+    def setup(self, probe: str | None = None) -> int:
+        check_visible(probe, self.store.run_dir)
         for stage in self.stages:
             apply_threads(stage.resources)
             stage.setup()
@@ -118,7 +123,6 @@ def _res(g: Group, key: str) -> float:
 
 def _pool(g: Group, run_dir: str, config: Any, scale: tuple[float, float],
           env: dict[str, str]) -> _Pool:
-    import ray
 
     options: dict[str, Any] = {"num_cpus": _res(g, "num_cpus") * scale[0],
                                "num_gpus": _res(g, "num_gpus") * scale[1],
@@ -128,19 +132,11 @@ def _pool(g: Group, run_dir: str, config: Any, scale: tuple[float, float],
     custom = {k: v for s in g.stages for k, v in s.resources.resources.items()}
     if custom:  # custom Ray resources (node types, or GPUs' stand-ins in tests)
         options["resources"] = custom
-    # a worker no node can hold is one clear line, not a wait forever (runtime/cluster.py)
-    n = workers_that_fit("+".join(g.names), options, int(_res(g, "workers")))
-    cls = ray.remote(_GroupActor).options(**options)
-    retries = config.runtime.max_item_retries
-    actors = [cls.remote(g.stages, run_dir, retries, env) for _ in range(n)]
-    try:
-        ray.get([a.setup.remote() for a in actors])
-    except Exception as exc:
-        for a in actors:
-            ray.kill(a)
-        cause = getattr(exc, "cause", None) or exc
-        raise StageError(f"{'+'.join(g.names)}: setup failed: {type(cause).__name__}: "
-                         f"{cause}") from exc
+    # a worker no node can hold is one clear line, not a wait forever (runtime/cluster.py);
+    # every worker checks that it sees the run folder
+    actors = start_actors("+".join(g.names), _GroupActor, options, int(_res(g, "workers")),
+                          run_dir=run_dir,
+                          args=(g.stages, run_dir, config.runtime.max_item_retries, env))
     return _Pool(g, actors, list(actors))
 
 
@@ -148,21 +144,19 @@ def run_on_ray(groups: list[Group], config: Any, run_dir: str, work: list[ShardW
                decode: DecodeSummary) -> Iterator[Yield]:
     if not work:
         return
-    import ray
 
     ensure_ray(config.runtime)
     env = {k: os.environ[k] for k in LOG_ENVS if os.environ.get(k)}
     scale = _scale(groups)
     pools: list[_Pool] = []
+    sched: _Scheduler | None = None
     try:
         for g in groups:
             pools.append(_pool(g, run_dir, config, scale, env))
-        yield from _Scheduler(pools, config, run_dir, env, cpu_scale=scale[0],
-                              decode=decode).run(work)
-    finally:
-        for p in pools:
-            for a in p.actors:
-                ray.kill(a)
+        sched = _Scheduler(pools, config, run_dir, env, cpu_scale=scale[0], decode=decode)
+        yield from sched.run(work)
+    finally:  # cancel what still runs, kill every actor (Ctrl-C, an error, or done)
+        stop_actors([a for p in pools for a in p.actors], list(sched.inflight) if sched else [])
 
 
 class _Scheduler:

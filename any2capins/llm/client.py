@@ -260,24 +260,28 @@ def backoff(cfg: LLMConfig, retry: int, hint: float | None) -> float:
 
 
 class LLMSession:
-    """The client and the structured-output mode shared by every call of one batch. A server
-    that rejects json_schema switches the session to json_text once (logged once). `breaker`
-    is the worker's circuit breaker, passed in so that it outlives the batch (a new one per
-    session when none is given)."""
+    """What every call of one stage worker shares: the structured-output mode (a server that
+    rejects json_schema switches it to json_text once, logged once, for the worker's life) and
+    the circuit breaker. `client` is set per batch (`use`): each batch runs in its own event
+    loop, which an async client is bound to."""
 
-    def __init__(self, client: Any, cfg: LLMConfig, label: str = "llm",
-                 breaker: CircuitBreaker | None = None) -> None:
+    def __init__(self, client: Any, cfg: LLMConfig, label: str = "llm") -> None:
         self.client = client
         self.cfg = cfg
         self.label = label
         self.mode: str = cfg.structured_output
-        self.breaker = breaker if breaker is not None else CircuitBreaker(cfg, label)
+        self.breaker = CircuitBreaker(cfg, label)
+
+    def use(self, client: Any) -> LLMSession:
+        """This session with `client` for the next batch (close() closes it)."""
+        self.client = client
+        return self
 
     def fall_back(self, message: str) -> None:
         if self.mode != "json_text":
             self.mode = "json_text"
             log.warning("%s: the server at %s rejected response_format json_schema (%s); "
-                        "falling back to JSON in the prompt text for the rest of this run "
+                        "falling back to JSON in the prompt text for the rest of this worker's run "
                         "(set llm.structured_output: json_text to skip the first try)",
                         self.label, self.cfg.base_url, message[:200])
 

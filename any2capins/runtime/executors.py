@@ -85,10 +85,7 @@ class _StageActor:
         """Load the stage here, where it runs (device checks included). `probe`, a file the
         driver wrote in a local run folder, must be visible: else this worker cannot see
         the run folder and would write shards nobody reads."""
-        if probe is not None and not Path(probe).exists():
-            raise StageError(
-                f"the run folder {self.store.run_dir} is not visible from worker "
-                f"{worker_id()}: use a folder every node mounts at the same path, or s3://")
+        check_visible(probe, self.store.run_dir)
         if not self.ready:
             apply_threads(self.stage.resources)
             self.stage.setup()
@@ -105,23 +102,10 @@ class RayExecutor:
         self.runtime = runtime
 
     def _actors(self, stage: Stage, run_dir: str, n: int) -> list[Any]:
-        import ray
 
         options = {**actor_options(stage.resources), "max_restarts": 2, "max_task_retries": 2}
-        n = workers_that_fit(stage.name, options, n)
-        cls = ray.remote(_StageActor).options(**options)
-        actors = [cls.remote(stage, run_dir, self.runtime.max_item_retries) for _ in range(n)]
-        try:
-            with _visibility_probe(run_dir) as probe:
-                ray.get([a.setup.remote(probe) for a in actors])
-        except BaseException as exc:
-            _stop(actors, [])
-            if not isinstance(exc, Exception):
-                raise
-            cause = getattr(exc, "cause", None) or exc
-            msg = f"{stage.name}: setup failed: {type(cause).__name__}: {cause}"
-            raise StageError(msg) from exc
-        return actors
+        return start_actors(stage.name, _StageActor, options, n, run_dir=run_dir,
+                            args=(stage, run_dir, self.runtime.max_item_retries))
 
     def run(
         self, stage: Stage, run_dir: str, tasks: Sequence[ShardTask]
@@ -150,10 +134,10 @@ class RayExecutor:
                     nxt = queue.pop(0)
                     inflight[actor.run.remote(nxt)] = (actor, nxt)
         finally:
-            _stop(actors, list(inflight))
+            stop_actors(actors, list(inflight))
 
 
-def _stop(actors: Sequence[Any], refs: Sequence[Any]) -> None:
+def stop_actors(actors: Sequence[Any], refs: Sequence[Any]) -> None:
     """Cancel unfinished actor tasks (force=True is not allowed for actor tasks) and kill the
     actors; a shard cut short leaves no completion record and is redone by the next run."""
     import ray
@@ -168,6 +152,37 @@ def _stop(actors: Sequence[Any], refs: Sequence[Any]) -> None:
             ray.kill(actor, no_restart=True)
         except Exception as exc:  # noqa: BLE001
             log.debug("kill failed: %s", exc)
+
+
+def check_visible(probe: str | None, run_dir: str) -> None:
+    """In a worker: `probe`, a file the driver wrote in a local run folder, must be visible;
+    else this worker cannot see the run folder and would write shards nobody reads."""
+    if probe is not None and not Path(probe).exists():
+        raise StageError(
+            f"the run folder {run_dir} is not visible from worker {worker_id()}: use a "
+            "folder every node mounts at the same path, or s3://")
+
+
+def start_actors(name: str, actor_cls: type, options: dict[str, Any], n: int, *,
+                 run_dir: str, args: tuple[Any, ...]) -> list[Any]:
+    """Up to `n` actors of `actor_cls(*args)` that fit a node, each set up where it runs with
+    `setup(probe)` (models, device checks, the run folder's visibility). Any failure, Ctrl-C
+    included, stops them all; a failed setup is one StageError line naming `name`."""
+    import ray
+
+    n = workers_that_fit(name, options, n)
+    cls = ray.remote(actor_cls).options(**options)
+    actors = [cls.remote(*args) for _ in range(n)]
+    try:
+        with _visibility_probe(run_dir) as probe:
+            ray.get([a.setup.remote(probe) for a in actors])
+    except BaseException as exc:
+        stop_actors(actors, [])
+        if not isinstance(exc, Exception):
+            raise
+        cause = getattr(exc, "cause", None) or exc
+        raise StageError(f"{name}: setup failed: {type(cause).__name__}: {cause}") from exc
+    return actors
 
 
 @contextmanager

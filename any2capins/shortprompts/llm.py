@@ -20,7 +20,6 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from any2capins.config.shortprompts import ShortPromptsConfig
-from any2capins.llm.breaker import CircuitBreaker
 from any2capins.llm.cache import ShardCache, cache_key
 from any2capins.llm.client import (
     LLMSession,
@@ -71,8 +70,9 @@ class LLMPromptWriter:
         self.finish = finish
         self.api_key = read_api_key(cfg.llm.api_key_env, "shortprompts.llm.api_key_env")
         self.usage = TokenUsage()
-        # one breaker per worker (this writer lives as long as the stage's worker)
-        self.breaker = CircuitBreaker(cfg.llm, "shortprompts")
+        # one per worker (this writer lives as long as the stage's worker): a json_schema
+        # fallback and a circuit breaker that opened hold for the worker's life
+        self.session = LLMSession(None, cfg.llm, "shortprompts")
         for name in ("httpx2", "httpx", "openai"):
             logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -91,7 +91,7 @@ class LLMPromptWriter:
 
     async def _all(self, plans: list[dict[str, Any]]) -> list[Any]:
         client = make_client(self.cfg.llm, self.api_key, "shortprompts.llm")
-        session = LLMSession(client, self.cfg.llm, "shortprompts", self.breaker)
+        session = self.session.use(client)
         gate = asyncio.Semaphore(self.cfg.llm.max_concurrency)
         try:
             return list(await asyncio.gather(*(self._one(p, session, gate) for p in plans)))
