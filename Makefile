@@ -24,7 +24,6 @@ LLM_BASE_URL ?=
 LLM_MODEL    ?= gpt-4o-mini
 LLM_KEY_ENV  ?= OPENAI_API_KEY
 LLM_BACKEND  := $(if $(LLM_BASE_URL),openai,rules)
-CAPTIONS_BACKEND := $(LLM_BACKEND)
 llm_set = --set $(1).backend=$(LLM_BACKEND) $(if $(LLM_BASE_URL),--set $(1).llm.base_url=$(LLM_BASE_URL) \
 	--set $(1).llm.model=$(LLM_MODEL) --set $(1).llm.api_key_env=$(LLM_KEY_ENV))
 CAPTIONS_SET := $(call llm_set,captions)

@@ -15,7 +15,7 @@ from stage_fixtures import Item, Squared, SquareStage, tasks
 
 from any2capins.config.base import StageResources
 from any2capins.models.common import Record
-from any2capins.runtime.stage import Failure, ShardTask, Stage
+from any2capins.runtime.stage import Failure, Stage
 
 
 class FlakyStage(SquareStage):
@@ -68,10 +68,6 @@ class PlusStage(Stage[Squared, Total]):
 
 class PlusSettings(Record):
     add: int = 1
-
-
-def square_tasks(n: int, per: int) -> list[ShardTask]:
-    return tasks(n, per)
 
 
 def main(argv: list[str]) -> int:

@@ -12,7 +12,6 @@ see the same boxes (`ShardFrames.detections`).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -154,13 +153,6 @@ def decode_clip_plan(clip: Any, requests: Mapping[str, FrameRequest], settings: 
         return ClipPlan(error=f"{type(exc).__name__}: {exc}"[:2000],
                         seconds=time.perf_counter() - t0)
     return ClipPlan(frames, None, time.perf_counter() - t0)
-
-
-def decode_log_env(path: str | None) -> None:
-    """Make this process log decoder opens to `path` (ANY2CAPINS_DECODE_LOG), e.g. in a Ray
-    worker started before the driver set it."""
-    if path:
-        os.environ["ANY2CAPINS_DECODE_LOG"] = path
 
 
 def detect_labels(config: Any, names: list[str]) -> list[str] | bool | None:

@@ -12,8 +12,11 @@ from typing import Any
 
 from any2capins.data import decode
 from any2capins.data.options import CONDITION_FIELDS, DEFAULT_CAMERA_SIDE, LoaderOptions
-from any2capins.data.reader import CONDITION_DIRS, RowRef, ShardCache
+from any2capins.data.reader import RowRef, ShardCache
 from any2capins.models.captions import SECTIONS
+
+# the export's map: instance rows name their shards from it
+from any2capins.shortprompts.recipe import CONDITION_DIRS
 
 Item = dict[str, Any]
 

@@ -21,12 +21,6 @@ from any2capins.io import fs
 from any2capins.io.shards import shard_index, shard_name
 
 INSTANCES_DIR = "instances"
-# Where each condition type's shards live below the run folder (the condition stages' output
-# dirs; instance rows name the exact shard in `condition_refs`).
-CONDITION_DIRS: dict[str, str] = {
-    "depth": "conditions/depth", "pose": "conditions/pose", "camera": "conditions/camera",
-    "identity": "conditions/refs",
-}
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def listing_order(store: ShardStore) -> dict[str, int]:
 
 def _columns(store: ShardStore, index: int) -> list[tuple[str, str]]:
     """(uri, content_sha256) of every clip row of one shard, read as columns only."""
-    table = fs.read_table(store.data_loc(CLIPS, index)).select(["uri", "content_sha256"])
+    table = fs.read_table(store.data_loc(CLIPS, index), columns=["uri", "content_sha256"])
     return list(zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True))
 
 

@@ -3,7 +3,7 @@
 Contract of `detect_shots(path, config)`:
 
 - Frames are decoded once with PyAV from the video stream of the project's stream rule
-  (`io.decode_pyav.pick_stream`, the one the frame sampler uses; the clip's `stream_index` when
+  (`io.streams.pick_stream`, the one the frame sampler uses; the clip's `stream_index` when
   known), scaled by swscale to ~`DETECT_WIDTH` px wide and handed one by one to PySceneDetect's
   `ContentDetector` / `AdaptiveDetector`. No frame is kept (but the last few the detector
   holds, see Dense cuts): memory is flat in video length except for two numbers per frame (its
@@ -203,7 +203,7 @@ def scan_times(
     stream's index; packets that failed to decode)."""
     from scenedetect.common import FrameTimecode
 
-    from any2capins.io.decode_pyav import open_container, pick_stream
+    from any2capins.io.streams import open_container, pick_stream
 
     times: array = array("d")
     cuts: list[int] = []

@@ -98,8 +98,9 @@ def write_table_atomic(loc: Location, table: pa.Table) -> None:
     write_bytes_atomic(loc, sink.getvalue().to_pybytes())
 
 
-def read_table(loc: Location) -> pa.Table:
-    return pq.read_table(loc.path, filesystem=loc.fs)
+def read_table(loc: Location, columns: list[str] | None = None) -> pa.Table:
+    """The Parquet file at `loc`; only `columns` are read when given."""
+    return pq.read_table(loc.path, filesystem=loc.fs, columns=columns)
 
 
 def list_files(loc: Location, suffix: str = "") -> list[str]:

@@ -1,6 +1,6 @@
 """Probe a clip: which video stream, frame count, fps, size and container facts.
 
-One PyAV open per probe, with the sampler's stream rule (`decode_pyav.pick_stream`: largest
+One PyAV open per probe, with the sampler's stream rule (`io.streams.pick_stream`: largest
 resolution, default disposition first, never cover art), recorded as `stream_index`.
 
 Cost and trust: the frame count and duration come from the stream's packet index (demux only,

@@ -47,7 +47,6 @@ _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 # reasoning models (Qwen3, DeepSeek-R1 and their VL kin) served without a reasoning parser put
 # their thinking before the answer in the content itself
 _THINK = re.compile(r"^\s*<think>.*?</think>", re.DOTALL)
-TRANSIENT = ("Timeout", "ConnectionError", "RateLimited", "ServerError", "HTTP408", "HTTP409")
 
 # An answer check: a reason string when a validated answer is still useless (e.g. empty text).
 AnswerCheck = Callable[[BaseModel], str | None]

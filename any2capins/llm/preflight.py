@@ -116,7 +116,7 @@ async def _listed(client: Any, cfg: LLMConfig, url: str, setting: str) -> bool |
         page = await client.models.list()
     except Exception as exc:  # noqa: BLE001 - classified
         cls, why = _explain(exc, cfg, cfg.api_key_env)
-        if cls in ("HTTP404", "HTTP405", "HTTP400", "HTTP501") or cls == "ServerError":
+        if cls in ("HTTP404", "HTTP405", "HTTP400") or cls == "ServerError":
             return None  # no models endpoint: the completion decides
         raise _fail(setting, url, cfg.model, why) from None
     ids = [m.id for m in getattr(page, "data", None) or []]
