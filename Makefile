@@ -29,7 +29,7 @@ llm_set = --set $(1).backend=$(LLM_BACKEND) $(if $(LLM_BASE_URL),--set $(1).llm.
 CAPTIONS_SET := $(call llm_set,captions)
 SHORTPROMPTS_SET := $(call llm_set,shortprompts)
 
-.PHONY: install install-mmpose constraints docs test-core demo test lint ingest extract captions shortprompts review export bench bench-review schemas clean
+.PHONY: install install-mmpose constraints docs test-core demo test lint ingest extract captions shortprompts review review-web export bench bench-review schemas clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -94,6 +94,22 @@ review: install
 	$(CLI) review --run $(RUN) --annotator $(or $(ANNOTATOR),$(ANY2CAPINS_ANNOTATOR)) \
 		--config pipelines/review.yaml
 
+## The review in the browser on RUN (e.g. after make demo): prints a login token for a first
+## user (WEB_USER, a lead; a new token each time) and the URL, then serves until Ctrl-C
+## (WEB_HOST=0.0.0.0 to be reached from other hosts). After make demo every item is decided
+## automatically: REOPEN_AUTOMATIC=1 sends those decisions back to the queue first.
+WEB_USER ?= lead
+WEB_HOST ?= 127.0.0.1
+WEB_PORT ?= 8770
+review-web: install
+	$(CLI) review enqueue --run $(RUN) --config pipelines/review.yaml
+	$(if $(REOPEN_AUTOMATIC),$(CLI) review reopen --run $(RUN) --annotator $(WEB_USER) \
+		--automatic --reason "make review-web REOPEN_AUTOMATIC=1" --config pipelines/review.yaml)
+	$(CLI) review users add $(WEB_USER) --role lead --new-token --run $(RUN) \
+		--config pipelines/review.yaml
+	$(CLI) review serve --run $(RUN) --host $(WEB_HOST) --port $(WEB_PORT) \
+		--config pipelines/review.yaml
+
 ## Short prompts for RUN's approved captions (LLM_BASE_URL=... as for captions, else rules).
 shortprompts: install
 	$(CLI) shortprompts --run $(RUN) --config pipelines/shortprompts.yaml $(SHORTPROMPTS_SET)
@@ -140,6 +156,7 @@ constraints:
 BENCHES := $(basename $(notdir $(filter-out bench/results.py,$(wildcard bench/*.py))))
 bench-%: install
 	nice $(BIN)/python bench/$*.py
+bench-pose: install-mmpose   # builds DWPose's architecture with mmpose (no hub here)
 bench-review: bench-review_queue
 bench: $(addprefix bench-,$(BENCHES))
 	$(CLI) docs --out docs

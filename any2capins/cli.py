@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import signal
 import sys
@@ -41,7 +40,8 @@ def common_parser() -> argparse.ArgumentParser:
                        help="YAML config file (repeatable; later files override earlier ones)")
     group.add_argument("--set", action="append", default=[], dest="overrides",
                        metavar="KEY.PATH=VALUE", help="override one setting (repeatable)")
-    group.add_argument("-v", "--verbose", action="store_true", help="log to stderr too")
+    group.add_argument("-v", "--verbose", action="store_true",
+                       help="log to stderr too, libraries' own output included")
     return common
 
 
@@ -60,10 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if getattr(args, "verbose", False):
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    from any2capins.runlog import quiet_console  # after parsing: --help stays instant
+
     handler: Callable[[argparse.Namespace], int] = args.handler
-    return run_handler(args.command, handler, args)
+    # our output on the console, library chatter in the log file (stderr too with --verbose)
+    with quiet_console(getattr(args, "verbose", False)):
+        return run_handler(args.command, handler, args)
 
 
 def run_handler(command: str, handler: Callable[[argparse.Namespace], int],

@@ -4,14 +4,24 @@
 keys are read from the environment by name) and, once it ends, its summaries; every command
 also leaves
 `RUN_DIR/_runs/<time>-<command>.json` with its summaries, and a log file in `RUN_DIR/logs/`.
+
+The console (`quiet_console`): a command shows our progress bars, summaries and one-line
+errors. Library chatter goes to the command's log file instead: Python warnings through
+logging ('py.warnings'), Ray's own logger and the output of Ray's workers (routed there by
+`runtime.cluster.ensure_ray`); the progress bars and notices libraries print themselves are
+switched off by their environment variables (`QUIET_ENV`, inherited by Ray's local workers).
+With `--verbose` the log also goes to stderr and libraries keep their own output.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -20,6 +30,39 @@ from any2capins import __version__
 from any2capins.config import PipelineConfig
 from any2capins.io import fs
 from any2capins.io.shards import ShardStore
+
+# what libraries print by themselves, off unless --verbose (a variable the user set is kept)
+QUIET_ENV = {
+    "TRANSFORMERS_VERBOSITY": "error",  # transformers' notices and warnings (errors still show)
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # weight loading, shard writing (transformers, hub)
+    "RAY_DATA_DISABLE_PROGRESS_BARS": "1",  # Ray Data's bars
+    "TQDM_DISABLE": "1",  # any other library's tqdm bar (ours are rich, on stderr)
+}
+
+
+@contextmanager
+def quiet_console(verbose: bool) -> Iterator[None]:
+    """The console policy of one command (module docstring) for the time it runs; what it
+    changed in the process (environment, warnings capture) is put back afterwards."""
+    logging.captureWarnings(True)
+    if verbose:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    saved = {k: os.environ.get(k) for k in QUIET_ENV}
+    quiet = logging.NullHandler()  # warnings before the log file exists: not on the console
+    if not verbose:
+        logging.getLogger("py.warnings").addHandler(quiet)
+        for key, value in QUIET_ENV.items():
+            os.environ.setdefault(key, value)
+    try:
+        yield
+    finally:
+        logging.getLogger("py.warnings").removeHandler(quiet)
+        logging.captureWarnings(False)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class RunContext:
@@ -97,43 +140,3 @@ class RunContext:
 def output_paths(run_dir: str, *dirs: str) -> list[str]:
     root = fs.resolve(run_dir)
     return [root.join(d).uri() for d in dirs]
-
-
-def shard_tasks(store: ShardStore, input_dir: str, hint: str) -> tuple[list[Any], dict[int, int]]:
-    """Tasks for every shard of `input_dir`, and rows per shard (for progress bars).
-
-    Raises InputError with `hint` (the command that makes the input) when there is none.
-    """
-    import pyarrow.parquet as pq
-
-    from any2capins.errors import InputError
-    from any2capins.runtime import ShardTask
-
-    indices = store.shard_indices(input_dir)
-    if not indices:
-        raise InputError(f"{store.run_dir}: nothing in {input_dir}/; run `{hint}` first")
-    sizes = {}
-    for i in indices:
-        loc = store.data_loc(input_dir, i)
-        sizes[i] = pq.read_metadata(loc.path, filesystem=loc.fs).num_rows
-    return [ShardTask(index=i, input_dir=input_dir) for i in indices], sizes
-
-
-def run_single_stage(args: Any, command: str, build: Any, input_dir: str, hint: str) -> Any:
-    """The body of a one-stage command on a run folder: load config (--config/--set), build
-    the stage (`build(config)`: config problems surface before any work), run it over every
-    shard of `input_dir` with resume, and record it. Nothing is written to the run folder
-    before the input and the settings have been checked. Returns (context, summary); the caller
-    prints and calls `ctx.finish()`."""
-    from any2capins.config import load_config
-    from any2capins.runtime import run_stage
-
-    config = load_config(args.config, args.overrides)
-    # inputs and settings are checked before RunContext writes run.json and logs/: a command
-    # that refuses its input leaves the folder as it found it
-    tasks, sizes = shard_tasks(ShardStore(args.run), input_dir, hint)
-    stage = build(config)
-    ctx = RunContext(args.run, command, config)
-    summary = run_stage(stage, tasks, args.run, config.runtime, force=args.force, sizes=sizes)
-    ctx.add_summary(summary)
-    return ctx, summary

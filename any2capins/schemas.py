@@ -7,44 +7,21 @@ files carry). `any2capins schemas --check` (and a test) fails when they drift fr
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from pathlib import Path
 
-from pydantic import BaseModel
-
-# table (folder below RUN_DIR) -> record model
-TABLES: dict[str, str] = {
-    "clips": "any2capins.models.clips:ClipRecord",
-    "_errors": "any2capins.models.common:ErrorRecord",
-    "_done": "any2capins.models.common:ShardDone",
-    "conditions.depth": "any2capins.models.conditions:DepthRecord",
-    "conditions.pose": "any2capins.models.conditions:PoseRecord",
-    "conditions.refs": "any2capins.models.conditions:RefsRecord",
-    "conditions.camera": "any2capins.models.camera:CameraRecord",
-    "captions.sections": "any2capins.models.captions:ClipSections",
-    "captions.merged": "any2capins.models.captions:MergedCaption",
-    "review.decisions": "any2capins.models.review:ApprovedCaption",
-    "review.audit": "any2capins.models.review:DecisionRecord",
-    "shortprompts": "any2capins.models.instances:ShortPromptRecord",
-    "instances": "any2capins.models.instances:InstanceRecord",
-}
-
-
-def _model(ref: str) -> type[BaseModel]:
-    module, name = ref.split(":")
-    return getattr(importlib.import_module(module), name)
-
 
 def render() -> dict[str, str]:
-    """File name -> content of every generated schema file."""
+    """File name -> content of every generated schema file, one pair per table of the run
+    folder (`models.tables`)."""
     from any2capins.io.arrow import arrow_schema
+    from any2capins.models.tables import TABLES
 
     out = {}
-    for table, ref in TABLES.items():
-        model = _model(ref)
-        out[f"{table}.schema.json"] = json.dumps(model.model_json_schema(), indent=2) + "\n"
-        out[f"{table}.arrow.txt"] = f"# {ref}\n{arrow_schema(model).to_string()}\n"
+    for name, table in TABLES.items():
+        model = table.record_model()
+        out[f"{name}.schema.json"] = json.dumps(model.model_json_schema(), indent=2) + "\n"
+        out[f"{name}.arrow.txt"] = f"# {table.model}\n{arrow_schema(model).to_string()}\n"
     return out
 
 
@@ -78,17 +55,9 @@ def run_docs(args: argparse.Namespace) -> int:
     return run_docsgen(args)
 
 
-def report_drift(folder: Path, stale: list[str], target: str) -> int:
-    """`--check` output shared by `schemas` and `docs`: one line per stale file, what to run;
-    exit status 1 when anything is stale."""
-    for name in stale:
-        print(f"stale: {folder / name}")
-    if stale:
-        print(f"run `make {target}` (any2capins {target}) and commit the result")
-    return 1 if stale else 0
-
-
 def run(args: argparse.Namespace) -> int:
+    from any2capins.docsgen import report_drift
+
     folder = Path(args.out)
     if args.check:
         return report_drift(folder, drift(folder), "schemas")

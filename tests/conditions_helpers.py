@@ -40,10 +40,14 @@ def tiny_overrides() -> list[str]:
         f"depth.model={m['depth']}", "depth.input_size=70", "depth.store_max_side=64",
         "depth.sampling.fps=4",
         f"pose.detector.model={m['detector']}", f"pose.vitpose.model={m['vitpose']}",
-        "pose.sampling.fps=4", "pose.sampling.max_side=320",
+        f"pose.dwpose.model={m['dwpose']}",
+        "pose.sampling.fps=4", "pose.sampling.max_frames=48", "pose.sampling.max_side=320",
         *(f"pose.detector.{d}" for d in det),
-        f"refs.detector.model={m['detector']}", "refs.min_box_frac=0", "refs.sampling.count=4",
-        "refs.sampling.max_side=320", *(f"refs.detector.{d}" for d in det),
+        # refs samples what pose samples: one detection pass per clip serves both
+        f"refs.detector.model={m['detector']}", "refs.min_box_frac=0", "refs.sampling.fps=4",
+        "refs.sampling.count=null", "refs.sampling.max_frames=48", "refs.sampling.max_side=320",
+        *(f"refs.detector.{d}" for d in det),
+        f"refs.sam2.model={m['sam2']}",
     ]
 
 
@@ -84,3 +88,24 @@ def make_run(tmp: Path, *, bad: bool = True, names: tuple[str, ...] = SMALL_CLIP
                                                  "uri": str(broken)}))
     write_clips(run, [clips])
     return run
+
+
+def batch_inputs(stage, clips: list[ClipRecord], run: Path, index: int = 0):
+    """What the runtime hands `stage.process_batch` for `clips` of shard `index` of `run`:
+    their frames (one decode per clip) and side-table rows, without setting the stage up (tests
+    that put a scripted model in place first)."""
+    from any2capins.config.sampling import DecodeSettings
+    from any2capins.io.shards import ShardStore
+    from any2capins.runtime.frames import DecodeStats, InlineFrames
+    from any2capins.runtime.inputs import Inputs, ShardTables
+    from any2capins.runtime.shard import side_columns
+
+    tables = ShardTables(ShardStore(str(run)), index, *side_columns([stage]))
+    frames = {}
+    if stage.frames() is not None:
+        source = InlineFrames({c.clip_id: c for c in clips},
+                              {c.clip_id: {stage.name: stage.frames()} for c in clips},
+                              DecodeSettings(), DecodeStats())
+        frames = source.get([c.clip_id for c in clips])
+        source.close()
+    return Inputs(stage.name, index, tables, frames, {})

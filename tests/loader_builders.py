@@ -14,9 +14,10 @@ from conditions_helpers import EXAMPLES, probe_clip
 from run_builders import ClipSpec, _done, approved, refs_record
 from test_shortprompts import run_shortprompts
 
-from any2capins.conditions.depth import depth_stats, encode_depth_png
+from any2capins.conditions.depth import depth_stats
 from any2capins.config import load_config
 from any2capins.export.stage import ExportStage
+from any2capins.io.depth_png import encode_depth_png
 from any2capins.io.shards import ShardStore
 from any2capins.models.camera import CameraFrame, CameraRecord
 from any2capins.models.clips import ClipRecord

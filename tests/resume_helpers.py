@@ -29,7 +29,7 @@ class FlakyStage(SquareStage):
         super().__init__(resources)
         self.down, self.calls = down, calls
 
-    def process_batch(self, batch: Sequence[Item]) -> list[Squared | Failure]:
+    def process_batch(self, batch: Sequence[Item], inputs=None) -> list[Squared | Failure]:
         with Path(self.calls).open("a") as f:
             f.writelines(f"{item.n}\n" for item in batch)
         out: list[Squared | Failure] = []
@@ -60,7 +60,7 @@ class PlusStage(Stage[Squared, Total]):
         super().__init__(resources)
         self.settings_record = PlusSettings(add=add)
 
-    def process_batch(self, batch: Sequence[Squared]) -> list[Total]:
+    def process_batch(self, batch: Sequence[Squared], inputs=None) -> list[Total]:
         add = self.settings_record.add
         return [Total(clip_id=r.clip_id, uri=r.uri, square=r.square, plus=r.square + add)
                 for r in batch]

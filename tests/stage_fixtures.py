@@ -46,7 +46,7 @@ class SquareStage(Stage[Item, Squared]):
             with Path(self.setup_log).open("a") as f:
                 f.write(f"{os.getpid()}\n")
 
-    def process_batch(self, batch: Sequence[Item]) -> list[Squared | Failure]:
+    def process_batch(self, batch: Sequence[Item], inputs=None) -> list[Squared | Failure]:
         out: list[Squared | Failure] = []
         for item in batch:
             time.sleep(self.delay)

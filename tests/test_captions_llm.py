@@ -75,6 +75,8 @@ def test_servers_without_a_usable_models_list_pass_by_a_one_token_completion(
     assert captions(run_dir, server, "captions.sections=[style]") == 0
     assert server.gets and server.requests[0].body["max_tokens"] == 1
     assert server.count() == 1 + len(CLIPS)
+    run = usage(run_dir)["this_run"]  # the preflight's completion is counted, as preflight
+    assert run["calls"] == server.count() and run["preflight"]["calls"] == 1
 
 
 @pytest.mark.parametrize("status", [500, 400])
@@ -100,6 +102,28 @@ def test_a_vision_server_passes_the_image_preflight(run_dir: Path, server) -> No
     assert probe["messages"][0]["content"][1]["image_url"]["url"].startswith(
         "data:image/jpeg;base64,")
     assert server.count() == 1 + len(CLIPS) and errors(run_dir) == []
+
+
+def test_this_run_counts_every_request_the_server_saw(run_dir: Path, server, capsys) -> None:
+    """The preflight's completions (here: the model is not listed, and the image test) are
+    requests the server answers and bills: `this_run` counts them, `preflight` names them, the
+    rows do not (they hold what each caption cost)."""
+    server.models = None
+    assert captions(run_dir, server, "captions.llm.preflight_images=true") == 0
+    report = usage(run_dir)
+    run, pre = report["this_run"], report["this_run"]["preflight"]
+    assert server.count() == 2 + 6 * len(CLIPS) == run["calls"]
+    assert pre["calls"] == 2 and pre["prompt_tokens"] == 2 * server.prompt_tokens
+    assert run["prompt_tokens"] == report["all_rows"]["prompt_tokens"] + pre["prompt_tokens"]
+    assert report["all_rows"]["calls"] == 6 * len(CLIPS)
+    assert f"{run['calls']} requests (2 preflight)" in capsys.readouterr().out
+    record = json.loads((run_dir / "run.json").read_text())
+    llm = next(s for s in record["summaries"] if s["stage"] == "captions-llm")
+    assert llm["usage"]["calls"] == run["calls"] and llm["preflight"]["calls"] == 2
+    server.requests.clear()  # a rerun: nothing to do, only the preflight is sent (and counted)
+    assert captions(run_dir, server, "captions.llm.preflight_images=true") == 0
+    again = usage(run_dir)["this_run"]
+    assert again["calls"] == server.count() == again["preflight"]["calls"] == 2
 
 
 def test_no_base_url_means_no_request(run_dir: Path, server, capsys) -> None:

@@ -77,3 +77,59 @@ def test_each_command_logs_into_its_own_run_folder(tmp_path: Path, example_clips
     assert "ingest" in log_a.read_text() and "ingest" in log_b.read_text()
     assert "after both commands" not in log_a.read_text() + log_b.read_text()
     assert str(tmp_path / "b") not in log_a.read_text()
+
+
+def test_python_warnings_go_to_the_log_not_the_console(tmp_path: Path, capsys) -> None:
+    import logging
+    import os
+    import warnings
+
+    from any2capins.runlog import QUIET_ENV, quiet_console
+
+    before = {k: os.environ.get(k) for k in QUIET_ENV}
+    log_file = logging.FileHandler(tmp_path / "cmd.log")  # what RunContext adds
+    logging.getLogger().addHandler(log_file)
+    try:
+        with quiet_console(verbose=False):
+            warnings.warn("a library's chatter", UserWarning, stacklevel=1)
+            assert all(os.environ.get(k) for k in QUIET_ENV)  # libraries' own bars are off
+    finally:
+        logging.getLogger().removeHandler(log_file)
+        log_file.close()
+    assert "a library's chatter" in (tmp_path / "cmd.log").read_text()
+    assert "chatter" not in capsys.readouterr().err
+    assert {k: os.environ.get(k) for k in QUIET_ENV} == before  # put back afterwards
+
+
+def test_library_chatter_goes_to_the_log_file_not_the_console(tmp_path: Path,
+                                                              example_clips) -> None:
+    """A command on its own embedded Ray cluster (a real console process): the console gets
+    our summary lines only; Ray's notices and its workers' output are in the command's log
+    file. With --verbose the log is on stderr too."""
+    import os
+    import shutil
+
+    temp = Path("/tmp") / f"a2c-cli-{os.getpid()}"  # short: Ray's socket paths are limited
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_AUTH_MODE")}
+    clip = str(example_clips / "vp9_bear.webm")
+
+    def ingest(run: Path, *extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "any2capins.cli", "ingest", clip, "--out", str(run),
+             "--set", "runtime.executor=ray", "--set", "runtime.num_cpus=1",
+             "--set", f"runtime.temp_dir={temp}", "--set", "ingest.resources.workers=1",
+             *extra], check=False, capture_output=True, text=True, env=env, timeout=300)
+
+    try:
+        quiet = ingest(tmp_path / "quiet")
+        loud = ingest(tmp_path / "loud", "--verbose")
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    assert quiet.returncode == 0 and loud.returncode == 0, quiet.stderr + loud.stderr
+    assert quiet.stderr == "", quiet.stderr
+    assert quiet.stdout.splitlines()[0].startswith("ingest ")
+    (log,) = (tmp_path / "quiet" / "logs").glob("*.log")
+    text = log.read_text()
+    assert " ray." in text  # Ray's own records (its start, its token notice) are logged
+    assert "INFO:ray." in loud.stderr and "INFO:any2capins" in loud.stderr
+

@@ -6,19 +6,13 @@ import io
 
 import numpy as np
 import pytest
-from conditions_helpers import make_run, tiny_overrides
+from conditions_helpers import batch_inputs, make_run, tiny_overrides
 from PIL import Image
 
-from any2capins.conditions.common import decode_clip
-from any2capins.conditions.depth import (
-    DepthStage,
-    decode_depth_png,
-    encode_depth_png,
-    model_input_size,
-    store_size,
-)
+from any2capins.conditions.depth import DepthStage, model_input_size, store_size
 from any2capins.config import load_config
 from any2capins.errors import ConfigError
+from any2capins.io.depth_png import decode_depth_png, encode_depth_png
 from any2capins.io.shards import ShardStore
 from any2capins.models.clips import ClipRecord
 from any2capins.models.conditions import DepthRecord
@@ -82,7 +76,7 @@ def test_depth_stage_outputs(tmp_path):
         assert rec.stats.max == pytest.approx(max(rec.scale_max), abs=1e-12)
         assert rec.stats.p05 <= rec.stats.mean <= rec.stats.p95 or rec.stats.std == 0
         # what is stored is the model's prediction, to within the quantisation step
-        direct = stage.predict(decode_clip(clip, cfg.depth.sampling).frames)
+        direct = stage.predict(batch_inputs(stage, [clip], run).frames(clip.clip_id).frames)
         for m, d, lo, hi in zip(maps, direct, rec.scale_min, rec.scale_max, strict=True):
             assert np.abs(m - d).max() <= (hi - lo) / 65535 + 1e-6 * max(abs(hi), 1e-30)
 

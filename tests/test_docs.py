@@ -51,7 +51,7 @@ def test_configuration_reference_lists_every_key_with_its_real_default() -> None
 
 
 def test_schema_tables_cover_every_table_and_nested_field() -> None:
-    from any2capins.schemas import TABLES
+    from any2capins.models.tables import TABLES
 
     text = docsgen.render_schemas()
     for table in TABLES:

@@ -227,28 +227,80 @@ def test_extract_fixture_classes_decode_once_ray(tmp_path, capsys, monkeypatch, 
     check_extract(run, clips, tmp_path, capsys)
 
 
-def test_frame_plan_requests_and_groups():
-    """Pose and refs share one request (the larger max_side) and one worker group only when
-    their detector settings match; the sheet adds its own request."""
-    from any2capins.conditions.extract import make_groups
-    from any2capins.conditions.plan import SHEET, detect_labels, frame_requests
+def test_groups_follow_share_keys_and_the_tables_they_read():
+    """Pose and refs share one worker (and one detection pass) only when their detector
+    settings and frames are equal; the sheet reads what the others write, so it waits for
+    them on each shard."""
+    from any2capins.conditions.registry import build_stage
+    from any2capins.conditions.sheet_stage import SheetStage
+    from any2capins.runtime.ray_backend import RayBackend
 
-    cfg = load_config([], [*tiny_overrides(), "refs.sampling.max_side=400",
-                           "refs.labels=[dog]"])
-    names = ["depth", "pose", "refs", "camera"]
-    req = frame_requests(cfg, names, sheet=True)
-    assert set(req) == {"depth", "pose", "camera", SHEET}
-    assert req["pose"].max_side == 400 and req["pose"].fps == cfg.pose.sampling.fps
-    assert req["camera"].max_side == 2 * cfg.camera.max_side
-    assert detect_labels(cfg, names) == ["person", "dog"]
+    def groups(cfg):
+        stages = [build_stage(n, cfg) for n in FOUR] + [SheetStage(cfg.sheet, "run")]
+        return RayBackend(cfg.runtime, cfg.decode, None).groups(stages)
 
-    class Named:
-        def __init__(self, name: str) -> None:
-            self.name = name
+    together = groups(load_config([], tiny_overrides()))
+    assert [g.names for g in together] == [["depth"], ["pose", "refs"], ["camera"], ["sheet"]]
+    assert together[3].after == {0, 1, 2} and not any(g.after for g in together[:3])
+    apart = groups(load_config([], [*tiny_overrides(), "refs.sampling.max_side=400"]))
+    assert [g.names for g in apart] == [["depth"], ["pose"], ["refs"], ["camera"], ["sheet"]]
 
-    groups = make_groups([Named(n) for n in names], cfg)
-    assert [g.names for g in groups] == [["depth"], ["pose", "refs"], ["camera"]]
-    apart = load_config([], [*tiny_overrides(), "refs.detector.threshold=0.9"])
-    assert set(frame_requests(apart, names, sheet=False)) == {"depth", "pose", "refs", "camera"}
-    assert detect_labels(apart, names) is False
-    assert len(make_groups([Named(n) for n in names], apart)) == 4
+
+def _rows(run: Path, name: str) -> tuple[list, list]:
+    """A stage's rows (timings left out: they differ run to run) and its error rows."""
+    from any2capins.models.tables import TABLES
+
+    table = TABLES[f"conditions.{name}"]
+    store = ShardStore(str(run))
+    timing = {"seconds", "decode_seconds"}
+    rows = [r.model_dump(exclude=timing) for r in store.read_shard(table.folder, 0,
+                                                                   table.record_model())]
+    errors = [(e.clip_id, e.error_class, e.message) for e in store.read_errors(name)]
+    return rows, errors
+
+
+def test_any_subset_of_stages_gives_the_rows_of_the_full_pass(tmp_path):
+    """A clip with one damaged frame under a strict decode.min_decoded_fraction is an error row
+    in every stage whether the stages run alone or together (it used to pass when a stage ran
+    alone: the stage-alone path decoded with default settings); a good clip's rows are the
+    same either way."""
+    import shutil
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("h264_damaged_nal.mp4",):
+        shutil.copy(FIXTURES / name, src / name)
+    shutil.copy(ROOT / "examples/clips/people_selfie_1s.mp4", src / "selfie.mp4")
+    clips = [probe_clip(p, i) for i, p in enumerate(sorted(src.iterdir()))]
+    every = [f"{n}.sampling.fps=10" for n in ("depth", "pose", "refs")]  # frame 14 included
+    strict = [*tiny_overrides(), *every, "runtime.executor=local",
+              "decode.min_decoded_fraction=0.999", "camera.count=30", "camera.max_frames=30",
+              "camera.max_side=96"]
+    full = tmp_path / "full"
+    write_clips(full, [clips])
+    assert main(["extract", "--run", str(full), *sets(*strict)]) == 0
+    for name in FOUR:
+        alone = tmp_path / name
+        write_clips(alone, [clips])
+        assert main(["extract", "--run", str(alone), "--stages", name, *sets(*strict)]) == 0
+        rows, errors = _rows(full, name)
+        assert _rows(alone, name) == (rows, errors), name
+        assert [e[:2] for e in errors] == [(clips[0].clip_id, "DecodeError")], name
+        assert len(rows) == 1, name
+
+
+def test_changing_decode_redoes_the_frame_stages_and_says_why(tmp_path, capsys):
+    run = make_run(tmp_path, bad=False, names=("people_selfie_1s.mp4",))
+    args = ["extract", "--run", str(run), "--stages", "depth,camera",
+            *sets(*tiny_overrides(), "runtime.executor=local", "camera.count=6",
+                  "camera.max_side=96")]
+    assert main(args) == 0
+    capsys.readouterr()
+    assert main(args) == 0
+    assert "redone" not in capsys.readouterr().out
+    assert main([*args, "--set", "decode.seek=false"]) == 0
+    out = capsys.readouterr().out
+    for name in ("depth", "camera"):
+        assert f"redone: {name} shard 0: settings changed since (decode.seek)" in out, out
+    assert main([*args, "--set", "decode.seek=false", "--set", "decode.threads=1"]) == 0
+    assert "redone" not in capsys.readouterr().out  # decoder threads never change pixels

@@ -203,14 +203,15 @@ def test_tables_match_the_formulas() -> None:
 
 
 def test_the_run_decode_setting_reaches_the_caption_frames(tmp_path) -> None:
-    """Captions decode their own frames: `decode.hdr` must reach them, and a non-default value
-    is part of the captions fingerprint (the frames sent differ), the default adds nothing."""
+    """Captions read frames through the runtime: `decode:` (hdr included) is part of the
+    fingerprint of every stage that reads frames when it differs from its defaults (the frames
+    sent differ), and the default adds nothing."""
     from any2capins.captions.writers import SectionsStage
     from any2capins.config.captions import CaptionsConfig
     from any2capins.config.sampling import DecodeSettings
+    from any2capins.runtime.runner import fingerprint
 
-    off = SectionsStage(CaptionsConfig(), str(tmp_path), decode=DecodeSettings(hdr="off"))
-    default = SectionsStage(CaptionsConfig(), str(tmp_path), decode=DecodeSettings())
-    assert off.decode.hdr == "off" and off.fingerprint()["decode_hdr"] == "off"
-    assert "decode_hdr" not in default.fingerprint()
-    assert default.fingerprint() == SectionsStage(CaptionsConfig(), str(tmp_path)).fingerprint()
+    stage = SectionsStage(CaptionsConfig(), str(tmp_path))
+    assert fingerprint(stage, DecodeSettings(hdr="off"))["decode"] == {"hdr": "off"}
+    assert fingerprint(stage, DecodeSettings()) == stage.fingerprint()
+    assert "decode" not in fingerprint(stage, DecodeSettings(threads=4))

@@ -134,6 +134,9 @@ def test_a_blip_is_survived_by_the_probe(run_dir: Path, dying: DyingServer, caps
     assert errors(run_dir) == [] and len(rows(run_dir)) == len(CLIPS)
     retried = [s.retries for r in rows(run_dir) for s in r.sections if s.retries]
     assert retried == [["ConnectionError", "ConnectionError", "breaker_probe"]]
+    # every request that reached the server is counted: the 3 dropped ones and the probe
+    sent = json.loads((run_dir / "captions" / "usage.json").read_text())["this_run"]["calls"]
+    assert sent == dying.count() + dying.dropped == 2 * len(CLIPS) + 4
 
 
 def test_closed_port_after_preflight_fails_fast(run_dir: Path, capsys, monkeypatch) -> None:

@@ -11,9 +11,9 @@ import pytest
 import torch
 from loader_builders import Known, T, build_known_run, known_w2c
 
-from any2capins.conditions.depth import decode_depth_png
 from any2capins.data import ConditionDropout, InstanceDataset, collate_instances
 from any2capins.data.geometry import plucker_embedding, relative_c2w, to_homogeneous
+from any2capins.io.depth_png import decode_depth_png
 from any2capins.io.frames import sample_frames
 from any2capins.io.shards import ShardStore
 from any2capins.models.conditions import DepthRecord

@@ -91,3 +91,22 @@ def test_undecodable_files_fail_with_the_decoders_words(test_videos: Path,
     text.write_bytes(b"not a video\n" * 50)
     with pytest.raises(DecodeError, match="cannot open video"):
         probe(str(text))
+
+
+def test_one_frame_rate_rule(test_videos: Path) -> None:
+    """Where timestamps cannot say (a one-frame clip), the stream's rate decides, through one
+    function; a stream that states no rate at all gets FFmpeg's raw-stream default."""
+    from types import SimpleNamespace
+
+    import av
+
+    from any2capins.io.streams import FALLBACK_FPS, frame_rate, pick_stream
+
+    path = str(test_videos / "h264_1frame.mp4")
+    got = probe(path)
+    with av.open(path) as c:
+        rate = frame_rate(pick_stream(c))
+    assert got.num_frames == 1 and got.fps == pytest.approx(rate, rel=1e-4)
+    assert got.duration_s == pytest.approx(1 / rate, rel=1e-4)  # the frame lasts one period
+    silent = SimpleNamespace(average_rate=None, guessed_rate=None, base_rate=None)
+    assert frame_rate(silent) == FALLBACK_FPS == 25.0

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from conditions_helpers import make_run, tiny_overrides
+from conditions_helpers import batch_inputs, make_run, tiny_overrides
 from PIL import Image
 
 from any2capins.conditions.refs import (
@@ -105,7 +105,7 @@ class ScriptedDetector:
         self.per_frame = per_frame
         self.id2label = {0: "person", 16: "dog"}
 
-    def detect(self, frames, keep=None):
+    def detect_all(self, frames):
         from any2capins.conditions.tracking import FrameDetections
 
         out = []
@@ -118,8 +118,8 @@ class ScriptedDetector:
 def test_ranking_people_first_best_frame_and_edge_penalty(tmp_path):
     run = make_run(tmp_path, bad=False, names=("vp9_bear.webm",))
     clip = ShardStore(str(run)).read_shard("clips", 0, ClipRecord)[0]
-    cfg = load_config([], [*tiny_overrides(), "refs.sampling.count=4", "refs.sampling.max_side=320",
-                           "refs.max_subjects=2"])
+    cfg = load_config([], [*tiny_overrides(), "refs.sampling.fps=null", "refs.sampling.count=4",
+                           "refs.sampling.max_side=320", "refs.max_subjects=2"])
     big_person = [[0, 50, 60, 150]] * 4
     big_person[2] = [2, 50, 62, 150]  # the one frame where the box does not touch the border
     frames = []
@@ -128,7 +128,7 @@ def test_ranking_people_first_best_frame_and_edge_penalty(tmp_path):
         frames.append((boxes, [0.9, 0.6, 0.99], [0, 0, 16]))
     stage = RefsStage(cfg.refs)
     stage.detector, stage.keep = ScriptedDetector(frames), None
-    rec = stage.process_batch([clip])[0]
+    rec = stage.process_batch([clip], batch_inputs(stage, [clip], run))[0]
     assert isinstance(rec, RefsRecord)
     assert [c.label for c in rec.crops] == ["person", "person", "dog"]
     best = rec.crops[0]

@@ -100,7 +100,7 @@ EDITOR = """
 import sys
 from pathlib import Path
 source, target = Path(sys.argv[1]), Path(sys.argv[2])  # $EDITOR's own args, then the file
-assert target.read_text().startswith('# ')  # the section's header comment
+assert '\\n\\n# ' in target.read_text()  # the section's help comment, below the text
 target.write_text('# a comment line, ignored\\n' + source.read_text())
 """
 VIEWER = "import sys; open(sys.argv[1], 'a').write(sys.argv[2] + '\\n')"

@@ -107,7 +107,7 @@ class Many(SquareStage):
     output_dir = "many"
     fan_out = True
 
-    def process_batch(self, batch):
+    def process_batch(self, batch, inputs=None):
         out = []
         for item, res in zip(batch, super().process_batch(batch), strict=True):
             out.append(res if not isinstance(res, Squared) else [res] * (item.n % 3))

@@ -38,3 +38,48 @@ def test_ingest_from_s3_into_s3_run_folder(s3, example_clips: Path, test_videos:
     assert "r/_done/ingest/shard-00000.json" in keys
     again = run_stage(ProbeStage(cfg.ingest), plan_ingest(src, run, cfg.ingest), run, cfg.runtime)
     assert again.shards_skipped == len(tasks) and again.shards_run == 0
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("side", ["out", "src"])
+def test_an_unreachable_endpoint_is_one_line_exit_2_and_nothing_created(
+        tmp_path: Path, example_clips: Path, monkeypatch: pytest.MonkeyPatch, capsys,
+        side: str) -> None:
+    """AWS_ENDPOINT_URL pointing at nothing: one line naming the endpoint and the bucket,
+    exit 2, no run folder and no local log folder (an s3:// run logs below the cwd)."""
+    from any2capins.cli import main
+
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    for k, v in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                 "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(k, v)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    src, out = (str(example_clips), "s3://nowhere-bucket/x") if side == "out" else \
+        ("s3://nowhere-bucket/clips", str(tmp_path / "run"))
+    code = main(["ingest", src, "--out", out, "--set", "runtime.executor=local"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert endpoint in err[0] and "'nowhere-bucket'" in err[0] and "cannot reach" in err[0]
+    assert list(work.iterdir()) == [] and not (tmp_path / "run").exists()
+
+
+def test_a_missing_bucket_is_one_line_exit_2(s3, example_clips: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    from any2capins.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    code = main(["ingest", str(example_clips), "--out", "s3://no-such-bucket-1f2e/x",
+                 "--set", "runtime.executor=local"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert s3.endpoint in err[0] and "'no-such-bucket-1f2e'" in err[0]
+    assert "does not exist" in err[0] and list(tmp_path.iterdir()) == []

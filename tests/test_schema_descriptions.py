@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from any2capins import docsgen
-from any2capins.schemas import TABLES, _model
+from any2capins.models.tables import TABLES
 
 SCHEMAS_PAGE = Path(__file__).resolve().parents[1] / "docs" / "schemas.md"
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")  # cell borders; `\|` is a pipe inside a cell
@@ -39,8 +39,8 @@ def page_rows(text: str) -> list[tuple[str, str, list[str]]]:
 
 
 def test_every_output_column_has_a_description() -> None:
-    missing = [f"{table}: {column}" for table, ref in TABLES.items()
-               for column in undescribed(_model(ref))]
+    missing = [f"{name}: {column}" for name, table in TABLES.items()
+               for column in undescribed(table.record_model())]
     assert not missing, ("output columns without a description (add `Field(..., "
                          f"description=...)` to the record model): {missing}")
 

@@ -12,11 +12,23 @@ from conditions_helpers import make_run, tiny_overrides
 from PIL import Image
 
 from any2capins.cli import main
-from any2capins.conditions.sheet import camera_panel, load_clip, render_sheet
+from any2capins.conditions.sheet import camera_panel
+from any2capins.conditions.sheet_stage import SheetStage
 from any2capins.config.sheet import SheetConfig
-from any2capins.errors import InputError
 from any2capins.io.shards import ShardStore
 from any2capins.models.clips import ClipRecord
+from any2capins.models.sheets import SheetRecord
+from any2capins.runtime.once import find_item, process_items
+
+
+def draw(run: Path, clip_id: str, cfg: SheetConfig) -> tuple[SheetRecord, bytes]:
+    """The clip's sheet drawn through the runtime (its frames decoded, its condition rows
+    read) to a file beside the run folder: (record, PNG bytes)."""
+    index, clip = find_item(ShardStore(str(run)), "clips", ClipRecord, clip_id)
+    out = run.parent / f"{clip_id}-{run.name}.png"
+    rec = process_items(SheetStage(cfg, str(run), out=str(out)), [clip], index, str(run))[0]
+    assert isinstance(rec, SheetRecord), rec
+    return rec, out.read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +50,10 @@ def _png(data: bytes) -> np.ndarray:
 
 def test_extract_writes_a_sheet_per_clip_with_every_condition(extracted):
     run, clips = extracted
+    records = {r.clip_id: r for r in ShardStore(str(run)).read_shard("sheets", 0, SheetRecord)}
     for clip in clips:
-        cc = load_clip(str(run), clip.clip_id)
-        assert set(cc.records) == {"depth", "pose", "camera", "refs"}
-        sheet = run / "sheets" / f"{clip.clip_id}.png"
+        assert set(records[clip.clip_id].conditions) == {"depth", "pose", "camera", "refs"}
+        sheet = run / records[clip.clip_id].path
         img = _png(sheet.read_bytes())
         assert img.shape[0] > 200 and img.shape[1] > 300
         assert img.std() > 20  # drawn content, not a blank page
@@ -57,17 +69,16 @@ def test_cli_sheet_for_one_clip_and_missing_conditions(extracted, tmp_path):
     (bare / "clips").mkdir(parents=True)
     for p in (run / "clips").iterdir():
         (bare / "clips" / p.name).write_bytes(p.read_bytes())
-    cc = load_clip(str(bare), clips[0].clip_id)
-    assert cc.records == {}
-    img = _png(render_sheet(str(bare), clips[0].clip_id, SheetConfig(thumb_height=80)))
+    rec, png = draw(bare, clips[0].clip_id, SheetConfig(thumb_height=80))
+    assert rec.conditions == [] and rec.frames_note is None
+    img = _png(png)
     assert img.std() > 20
     assert img.shape != full.shape or not np.array_equal(img, full)
 
 
 def test_unknown_clip_is_an_input_error(extracted):
     run, _ = extracted
-    with pytest.raises(InputError, match="not in"):
-        load_clip(str(run), "0" * 16)
+    assert find_item(ShardStore(str(run)), "clips", ClipRecord, "0" * 16) is None
     assert main(["sheet", "--run", str(run), "--clip", "0" * 16]) == 2
 
 
@@ -94,7 +105,7 @@ def test_sheet_draws_a_translating_camera_path(tmp_path):
                        description="The camera trucks slowly right.", seconds=1.0)
     ShardStore(str(run)).write_table("conditions/camera/shard-00000.parquet",
                                      to_table([rec], CameraRecord))
-    img = _png(render_sheet(str(run), clip.clip_id, SheetConfig(thumb_height=80, frames=4)))
+    img = _png(draw(run, clip.clip_id, SheetConfig(thumb_height=80, frames=4))[1])
     assert img.std() > 20
     # orange heading arrows are drawn in the camera panel (lower left of the sheet)
     lower_left = img[img.shape[0] // 2:, : img.shape[1] // 3].astype(int)
@@ -115,7 +126,8 @@ def test_sheet_draws_a_translating_camera_path(tmp_path):
     plt.close(fig)
     gone = clip.model_copy(update={"uri": str(tmp_path / "missing.webm")})
     write_clips(run, [[gone]])
-    assert _png(render_sheet(str(run), clip.clip_id, SheetConfig(thumb_height=80))).std() > 20
+    rec, png = draw(run, clip.clip_id, SheetConfig(thumb_height=80))
+    assert rec.frames_note and _png(png).std() > 20
 
 
 @pytest.mark.parametrize("n", [1, 2, 6])
@@ -130,30 +142,32 @@ def test_sheet_of_a_tiny_clip(tmp_path, n):
     clip = probe_clip(Path(__file__).resolve().parent / "data/videos/h264_1frame.mp4")
     frames = SampledFrames(list(range(n)), [k / 10 for k in range(n)],
                            np.full((n, 32, 48, 3), 200, np.uint8), (clip.width, clip.height))
-    img = _png(render(ClipConditions(clip, 0), SheetConfig(thumb_height=40), frames))
+    img = _png(render(ClipConditions(clip), SheetConfig(thumb_height=40), frames))
     assert img.shape[0] > 100 and img.std() > 5
-    note = _png(render(ClipConditions(clip, 0), SheetConfig(thumb_height=40), "decoder said no"))
+    note = _png(render(ClipConditions(clip), SheetConfig(thumb_height=40), "decoder said no"))
     assert note.shape[0] > 100
 
 
-def test_extract_sheet_problem_is_counted_not_raised(tmp_path, capsys, monkeypatch):
-    """A sheet that cannot be drawn is a logged, counted problem: extract exits 0 and a rerun
-    says the same, without a traceback."""
-    import any2capins.conditions.sheet as sheet
+def test_extract_sheet_problem_is_an_error_row_not_a_crash(tmp_path, capsys, monkeypatch):
+    """A sheet that cannot be drawn is the clip's error row of the sheet stage (a failure is
+    data): extract exits 0 without a traceback; once drawing works, --force draws it."""
+    import any2capins.conditions.sheet_stage as sheet_stage
 
     run = make_run(tmp_path, bad=False, names=("people_selfie_1s.mp4",))
 
     def broken(*args, **kwargs):
         raise IndexError("GridSpec slice would result in no space allocated for subplot")
 
-    monkeypatch.setattr(sheet, "render", broken)
+    monkeypatch.setattr(sheet_stage, "render", broken)
     args = ["extract", "--run", str(run), "--stages", "depth",
             *(f"--set={o}" for o in [*tiny_overrides(), "runtime.executor=local",
                                      "sheet.during_extract=true"])]
-    for _ in range(2):
-        assert main(args) == 0
-        out = capsys.readouterr()
-        assert "1 could not be drawn" in out.out and "Traceback" not in out.err
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert "Traceback" not in out.err
+    errors = ShardStore(str(run)).read_errors("sheet")
+    assert [e.error_class for e in errors] == ["IndexError"]
     monkeypatch.undo()
-    assert main(args) == 0  # the missing sheet is drawn by the next run
-    assert "sheets: 1 written" in capsys.readouterr().out
+    assert main([*args, "--force"]) == 0
+    assert ShardStore(str(run)).read_errors("sheet") == []
+    assert (run / "sheets" / f"{errors[0].clip_id}.png").stat().st_size > 1000

@@ -10,10 +10,10 @@ from run_builders import ClipSpec, build_run
 from any2capins.config import load_config
 from any2capins.config.shortprompts import RecipeConfig, ShortPromptsConfig
 from any2capins.io.shards import ShardStore
+from any2capins.models.conditionsets import ClipConditions, available, condition_sets
 from any2capins.models.instances import ShortPromptRecord, instance_id_for
 from any2capins.runtime import ShardTask, run_stage
 from any2capins.shortprompts.checks import check_prompt
-from any2capins.shortprompts.recipe import ClipConditions, available, condition_sets
 from any2capins.shortprompts.rules import rules_prompt
 from any2capins.shortprompts.stage import INPUT_DIR, ShortPromptsStage
 

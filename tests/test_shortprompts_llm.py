@@ -171,6 +171,21 @@ def test_empty_prompt_is_reasked_then_an_error_row_never_cached(tmp_path: Path, 
     assert len(cached) == 1 and all(len(c.split()) >= 5 for c in cached)
 
 
+def test_the_preflight_request_is_counted_in_this_run(tmp_path: Path, server, capsys) -> None:
+    """A server without a models list gets the preflight's 1-token completion: the run's usage
+    (run.json and the printed line) counts it, as preflight, beside the prompt's request."""
+    import json
+
+    build_run(str(tmp_path), CAMERA_ONLY)
+    server.models = None
+    assert cli(tmp_path, f"shortprompts.llm.base_url={server.url}") == 0
+    assert server.count() == 2 and server.requests[0].body["max_tokens"] == 1
+    assert "200+40 tokens, 2 requests, 0 cached (1 preflight)" in capsys.readouterr().out
+    record = json.loads((tmp_path / "run.json").read_text())
+    llm = next(s for s in record["summaries"] if s["stage"] == "shortprompts-llm")
+    assert llm["usage"]["calls"] == server.count() and llm["preflight"]["calls"] == 1
+
+
 def test_server_rejecting_json_schema_falls_back_to_json_text(tmp_path: Path, server) -> None:
     build_run(str(tmp_path), SPECS)
     server.reject_json_schema = True

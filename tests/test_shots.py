@@ -288,3 +288,13 @@ def test_odd_files_are_one_shot_on_the_probes_stream(tmp_path: Path, name: str) 
     scan = detect_shots(str(MEDIA / name), ShotsConfig(), clip.stream_index)
     assert (len(scan.shots), scan.stream_index) == (1, clip.stream_index)
     assert scan.frames == clip.num_frames - scan.skipped_packets
+    # the packet loop's policy: a damaged packet costs its frame, with the decoder's words
+    assert bool(scan.messages) == bool(scan.skipped_packets) == (name == "h264_damaged_nal.mp4")
+    assert all("Invalid data" in m for m in scan.messages)
+
+
+def test_a_video_where_nothing_decodes_fails_with_the_decoders_words(test_videos: Path) -> None:
+    from any2capins.errors import DecodeError
+
+    with pytest.raises(DecodeError, match=r"decoded no frames: Invalid data found"):
+        detect_shots(str(test_videos / "corrupt_vp9_invalid_bitstream.webm"), ShotsConfig())

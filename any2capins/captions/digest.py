@@ -1,23 +1,19 @@
 """Digests: what the conditions and the sampled frames say about a clip, in the words the
 section writers and the checks need.
 
-Condition rows are read from `RUN_DIR/conditions/{camera,pose,refs,depth}/shard-N.parquet`
-(N = the clip's shard), only the columns used, by clip_id. Every condition is optional: when its
-shard or the clip's row is missing, the digest fields stay None and the section works without.
+The condition rows come from the runtime (side tables of the clip's shard, only the columns in
+`CONDITION_COLUMNS`). Every condition is optional: when the clip has no row, the digest fields
+stay None and the section works without.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from any2capins.io import fs
-from any2capins.io.shards import ShardStore
 from any2capins.models.captions import CaptionDigest, TrackSummary
 
 log = logging.getLogger(__name__)
@@ -28,68 +24,6 @@ CONDITION_COLUMNS: dict[str, list[str]] = {
     "refs": ["clip_id", "crops", "stitched_jpeg"],
     "depth": ["clip_id"],
 }
-
-
-class ConditionReader:
-    """Condition rows by clip_id. Keeps the most recent shard of each kind in memory (batches
-    arrive in shard order)."""
-
-    def __init__(self, run_dir: str) -> None:
-        self.store = ShardStore(run_dir)
-        self._shard_of: dict[str, int] = {}
-        self._indices: list[int] | None = None
-        self._scanned: set[int] = set()
-        self._last: int | None = None
-        self._cache: dict[str, tuple[int, dict[str, dict[str, Any]]]] = {}
-        self._lock = threading.Lock()  # clips are prepared in worker threads
-
-    def shard_of(self, clip_id: str) -> int | None:
-        """The clips/ shard holding `clip_id`. Shards are read lazily, starting after the last
-        hit (batches arrive in shard order), so a worker reads each clip_id column about once."""
-        if self._indices is None:
-            self._indices = self.store.shard_indices("clips")
-        if clip_id in self._shard_of:
-            return self._shard_of[clip_id]
-        start = self._indices.index(self._last) + 1 if self._last in self._indices else 0
-        for index in self._indices[start:] + self._indices[:start]:
-            if index in self._scanned:
-                continue
-            self._scanned.add(index)
-            loc = self.store.data_loc("clips", index)
-            ids = pq.read_table(loc.path, filesystem=loc.fs, columns=["clip_id"])
-            self._shard_of.update(dict.fromkeys(ids.column(0).to_pylist(), index))
-            if clip_id in self._shard_of:
-                self._last = index
-                return index
-        return None
-
-    def row(self, kind: str, clip_id: str) -> dict[str, Any] | None:
-        """The clip's row of condition `kind` (only the digest's columns), or None."""
-        with self._lock:
-            return self._row(kind, clip_id)
-
-    def _row(self, kind: str, clip_id: str) -> dict[str, Any] | None:
-        shard = self.shard_of(clip_id)
-        if shard is None:
-            return None
-        cached = self._cache.get(kind)
-        if cached is None or cached[0] != shard:
-            cached = (shard, self._load(kind, shard))
-            self._cache[kind] = cached
-        return cached[1].get(clip_id)
-
-    def _load(self, kind: str, shard: int) -> dict[str, dict[str, Any]]:
-        loc = self.store.data_loc(f"conditions/{kind}", shard)
-        if not fs.exists(loc):
-            return {}
-        try:
-            names = set(pq.read_schema(loc.path, filesystem=loc.fs).names)
-            cols = [c for c in CONDITION_COLUMNS[kind] if c in names]
-            table = pq.read_table(loc.path, filesystem=loc.fs, columns=cols)
-        except (OSError, ValueError) as exc:
-            log.warning("conditions/%s shard %d unreadable: %s", kind, shard, exc)
-            return {}
-        return {r["clip_id"]: r for r in table.to_pylist()}
 
 
 def style_stats(frames: np.ndarray) -> dict[str, float]:
@@ -201,10 +135,11 @@ def refs_digest(row: dict[str, Any] | None,
     return fields, [c["jpeg"] for c in crops if c.get("jpeg")]
 
 
-def build_digest(reader: ConditionReader | None, clip_id: str, frames: np.ndarray,
+def build_digest(rows: dict[str, dict[str, Any] | None], frames: np.ndarray,
                  stitched_refs: bool = False) -> tuple[CaptionDigest, list[bytes]]:
-    """The clip's digest and its reference images (crops, or the one stitched image)."""
-    rows = {k: (reader.row(k, clip_id) if reader else None) for k in CONDITION_COLUMNS}
+    """The clip's digest and its reference images (crops, or the one stitched image), from
+    its row of each condition table (by kind: camera, pose, refs, depth; None: no row)."""
+    rows = {k: rows.get(k) for k in CONDITION_COLUMNS}
     stats = style_stats(frames)
     refs, crops = refs_digest(rows["refs"], stitched_refs)
     digest = CaptionDigest(

@@ -20,6 +20,8 @@ from any2capins.models.captions import (
     MergedCaption,
     StructuredCaption,
 )
+from any2capins.models.tables import folder
+from any2capins.runtime.inputs import Inputs
 from any2capins.runtime.stage import Failure, Stage
 
 
@@ -54,13 +56,15 @@ class MergeStage(Stage[ClipSections, MergedCaption]):
     name = "captions-merge"
     input_model = ClipSections
     output_model = MergedCaption
-    output_dir = "captions/merged"
+    input_dir = folder("captions.sections")
+    output_dir = folder("captions.merged")
 
     def __init__(self, config: CaptionsConfig) -> None:
         super().__init__(config.resources)
         self.config = config
 
-    def process_batch(self, batch: Sequence[ClipSections]) -> list[MergedCaption | Failure]:
+    def process_batch(self, batch: Sequence[ClipSections],
+                      inputs: Inputs | None = None) -> list[MergedCaption | Failure]:
         return [merge_row(row, self.config) for row in batch]
 
 
@@ -73,8 +77,8 @@ def write_miradata_csv(store: ShardStore, relpath: str = "captions/miradata.csv"
 
     from any2capins.io import fs
 
-    rows = (store.read_all("captions/merged", MergedCaption)
-            if store.shard_indices("captions/merged") else [])
+    merged = folder("captions.merged")
+    rows = store.read_all(merged, MergedCaption) if store.shard_indices(merged) else []
     columns = {"clip_id": [r.clip_id for r in rows], "uri": [r.uri for r in rows]}
     for name, col in [*MIRADATA_COLUMNS.items(), ("action", "action_caption")]:
         columns[col] = [getattr(r, name) for r in rows]

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from any2capins.llm.client import json_schema_format, strict_schema
+from any2capins.models.captions import SECTIONS
 
 __all__ = ["SECTION_MODELS", "response_format", "strict_schema"]
 
@@ -51,14 +52,11 @@ class ActionSection(SectionOutput):
     people_count: int = Field(description="Number of distinct people visible in the clip.")
 
 
-SECTION_MODELS: dict[str, type[SectionOutput]] = {
-    "dense": DenseSection,
-    "main_object": MainObjectSection,
-    "background": BackgroundSection,
-    "camera": CameraSection,
-    "style": StyleSection,
-    "action": ActionSection,
-}
+# the answer model of each section, in caption order (`models.captions.SECTIONS`, the one list
+# of sections; a section added there without its model here fails at import)
+SECTION_MODELS: dict[str, type[SectionOutput]] = dict(zip(SECTIONS, (
+    DenseSection, MainObjectSection, BackgroundSection, CameraSection, StyleSection,
+    ActionSection), strict=True))
 
 
 def response_format(section: str) -> dict[str, Any]:

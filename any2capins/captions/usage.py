@@ -2,8 +2,9 @@
 
 Two views that each add up:
 
-- `this_run`: the requests and tokens this command actually sent (retries included), from the
-  completion records of the shards it wrote; cache hits are counted apart (`cached_calls`),
+- `this_run`: the requests and tokens this command actually sent, so the server's count: the
+  shards it wrote (retries included) and the preflight's requests, which `this_run.preflight`
+  also shows apart (`llm.usage.run_events`); cache hits are counted apart (`cached_calls`),
   skipped shards not at all. With it: the retries and re-asks of this run, by cause, and the
   structured-output mode of the answers it got.
 - `all_rows` / `sections`: what the current rows cost when they were first paid for, read back
@@ -16,12 +17,11 @@ Two views that each add up:
 from __future__ import annotations
 
 import json
-from collections import Counter
-from datetime import datetime
 from typing import Any
 
 from any2capins.config.captions import PriceTable
 from any2capins.io.shards import ShardStore
+from any2capins.llm.usage import RunEvents
 from any2capins.models.captions import SECTIONS, ClipSections
 from any2capins.models.common import TokenUsage
 
@@ -47,36 +47,6 @@ def cost(usage: TokenUsage, price: PriceTable | None) -> float | None:
                  + usage.completion_tokens / 1e6 * price.completion_per_million, 6)
 
 
-def run_events(store: ShardStore, started: datetime, stage: str = "captions") -> dict[str, Any]:
-    """What this run (since `started`) sent: usage (TokenUsage, from the completion records it
-    wrote), and the causes of retries and re-asks and the structured-output modes of the
-    answers it got (counts, from the rows and error rows it wrote)."""
-    usage = TokenUsage()
-    shards = []
-    for d in store.done_records(stage):
-        if d.started >= started:
-            shards.append(d.shard)
-            run = getattr(d, "run_usage", None)  # a retry-only write: just its own usage
-            usage = usage + (run if run is not None else d.usage or TokenUsage())
-    causes: Counter[str] = Counter()
-    modes: Counter[str] = Counter()
-    for i in sorted(shards):
-        for row in store.read_shard("captions/sections", i, ClipSections):
-            for r in row.sections:
-                if row.written >= started and r.source == "openai" and not r.cached:
-                    causes.update(r.retries)
-                    modes[r.structured_output or "unknown"] += 1
-    for err in store.read_errors(stage):
-        if err.shard in shards and err.time >= started:
-            for info in _detail_sections(err.detail).values():
-                if not info.get("cached"):
-                    causes.update(info.get("retries") or [])
-    return {"usage": usage, "shards_run": sorted(shards),
-            "retries": {k: v for k, v in sorted(causes.items()) if not k.startswith("reask:")},
-            "reasks": {k[6:]: v for k, v in sorted(causes.items()) if k.startswith("reask:")},
-            "structured_output": dict(sorted(modes.items()))}
-
-
 def _detail_sections(detail: str | None) -> dict[str, dict[str, Any]]:
     try:
         sections = json.loads(detail or "{}").get("sections", {})
@@ -85,18 +55,21 @@ def _detail_sections(detail: str | None) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in sections.items() if isinstance(v, dict)}
 
 
-def usage_report(store: ShardStore, run_usage: TokenUsage, price: PriceTable | None,
-                 model: str | None, events: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The JSON written to captions/usage.json."""
+def usage_report(store: ShardStore, events: RunEvents, price: PriceTable | None,
+                 model: str | None) -> dict[str, Any]:
+    """The JSON written to captions/usage.json (`events`: `llm.usage.run_events` of the run)."""
     per = section_usage(store)
     total = TokenUsage()
     for u in per.values():
         total = total + u
+    run = events.usage
     return {
         "model": model,
-        "this_run": {**run_usage.model_dump(), "cost": cost(run_usage, price),
-                     **{k: (events or {}).get(k, {}) for k in
-                        ("retries", "reasks", "structured_output")}},
+        "this_run": {**run.model_dump(), "cost": cost(run, price),
+                     "preflight": {**events.preflight.model_dump(),
+                                   "cost": cost(events.preflight, price)},
+                     "retries": events.retries, "reasks": events.reasks,
+                     "structured_output": events.structured_output},
         "sections": {s: {**u.model_dump(), "cost": cost(u, price)} for s, u in per.items()},
         "all_rows": {**total.model_dump(), "cost": cost(total, price)},
         "currency": price.currency if price else None,
@@ -112,8 +85,10 @@ def usage_lines(report: dict[str, Any]) -> list[str]:
                      f"calls {u['calls']:>5}  cached {u['cached_calls']:>5}{c}")
     run = report["this_run"]
     c = f", cost {run['cost']:.4f} {cur}" if run.get("cost") is not None else ""
+    pre = (run.get("preflight") or {}).get("calls") or 0
     lines.append(f"  this run: {run['prompt_tokens']}+{run['completion_tokens']} tokens, "
-                 f"{run['calls']} requests, {run['cached_calls']} cached{c}")
+                 f"{run['calls']} requests{f' ({pre} preflight)' if pre else ''}, "
+                 f"{run['cached_calls']} cached{c}")
     for what in ("retries", "reasks"):
         if run.get(what):
             causes = ", ".join(f"{k} {v}" for k, v in run[what].items())

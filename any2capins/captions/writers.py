@@ -1,9 +1,10 @@
 """The section writers stage: clips/ shard N -> captions/sections/ shard N.
 
-Per clip: sample frames once (the one sampler), build the digest from the conditions, encode
-the images (separate frames or one grid), then run the six section calls concurrently. All the
-calls of a batch share one asyncio loop and one client; a semaphore bounds the requests in
-flight (`llm.max_concurrency`). Every call goes through the cache first.
+Per clip: the frames the stage declares (`captions.images`, decoded by the runtime in one pass),
+the digest built from the clip's condition rows (side tables of the same shard), the images
+encoded (separate frames or one grid), then the six section calls concurrently. All the calls
+of a batch share one asyncio loop and one client; a semaphore bounds the requests in flight
+(`llm.max_concurrency`). Every call goes through the cache first.
 
 A clip whose frames cannot be decoded, or with any section that still failed after its retries,
 becomes an error row (the detail holds, per section, the error, the raw completion, attempts and
@@ -16,21 +17,18 @@ import asyncio
 import io
 import json
 import logging
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from any2capins.captions.digest import ConditionReader, build_digest
+from any2capins.captions.digest import CONDITION_COLUMNS, build_digest
 from any2capins.captions.rules import rules_sections
 from any2capins.captions.schemas import SECTION_MODELS
 from any2capins.config.captions import CaptionsConfig, ImagesConfig
-from any2capins.config.sampling import DecodeSettings
 from any2capins.errors import DecodeError
-from any2capins.io import fs
+from any2capins.io.frames import FrameRequest
 from any2capins.io.shards import ShardStore
 from any2capins.llm.breaker import UNAVAILABLE
 from any2capins.llm.cache import ShardCache, cache_key
@@ -47,7 +45,10 @@ from any2capins.llm.prompts import Image, Prompt, load_prompts, render, to_api
 from any2capins.models.captions import SECTIONS, CaptionDigest, ClipSections, SectionResult
 from any2capins.models.clips import ClipRecord
 from any2capins.models.common import TokenUsage
-from any2capins.runtime.stage import Failure, Stage
+from any2capins.models.tables import folder
+from any2capins.runtime.frames import frames_failure
+from any2capins.runtime.inputs import Inputs
+from any2capins.runtime.stage import Failure, SideTable, Stage
 
 log = logging.getLogger(__name__)
 def encode_images(frames: np.ndarray, cfg: ImagesConfig) -> list[Image]:
@@ -111,14 +112,14 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
     name = "captions"
     input_model = ClipRecord
     output_model = ClipSections
-    output_dir = "captions/sections"
+    input_dir = folder("clips")
+    output_dir = folder("captions.sections")
 
-    def __init__(self, config: CaptionsConfig, run_dir: str,
-                 decode: DecodeSettings | None = None) -> None:
+    def __init__(self, config: CaptionsConfig, run_dir: str) -> None:
         super().__init__(config.resources)
         self.config = config
         self.run_dir = run_dir
-        self.decode = decode  # the run's `decode:` section (HDR tone mapping, threads, seeks)
+        self.decode_concurrency = config.images.decode_threads
         # prompts are read here, in the driver, so that every worker uses the same texts
         self.prompts: dict[str, Prompt] = (
             load_prompts(config.prompts_dir, config.sections) if config.backend == "openai" else {})
@@ -139,20 +140,19 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
             out |= {"prompts": {s: p.tag for s, p in self.prompts.items()},
                     "params": request_params(cfg.llm), "mode": cfg.llm.structured_output,
                     "min_answer_words": cfg.min_answer_words}
-        if self.decode is not None and self.decode.hdr != "tonemap":
-            # the frames sent differ for HDR clips; the default adds no key, so run folders
-            # written before the setting existed keep their fingerprints
-            out["decode_hdr"] = self.decode.hdr
         return out
 
-    def upstream(self) -> list[str]:
-        """The condition stages whose rows feed the digest (prompts and checks)."""
-        return ["depth", "pose", "camera", "refs"]
+    def frames(self) -> FrameRequest:
+        img = self.config.images
+        return FrameRequest(count=img.count, max_side=img.max_side)
+
+    def side_tables(self) -> list[SideTable]:
+        """The condition rows the digest reads (prompts and checks), only their columns."""
+        return [SideTable(f"conditions.{kind}", tuple(cols))
+                for kind, cols in CONDITION_COLUMNS.items()]
 
     def setup(self) -> None:
-        self.reader = ConditionReader(self.run_dir)
         self.cache = ShardCache(self.cache_root)
-        self.tmp = str(Path(tempfile.gettempdir()) / "any2capins-cache")
         if self.config.backend == "openai":
             self._api_key = read_api_key(self.config.llm.api_key_env)
             # one per worker: a json_schema fallback and a circuit breaker that opened hold
@@ -165,8 +165,7 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         """Pickled state: config and prompts only. The key is never pickled (Ray ships stages
         between processes); the reader, cache and LLM session (locks, handles, per-worker state)
         are rebuilt by setup()."""
-        state = {k: v for k, v in self.__dict__.items()
-                 if k not in ("reader", "cache", "session")}
+        state = {k: v for k, v in self.__dict__.items() if k not in ("cache", "session")}
         state["_api_key"] = None
         return state
 
@@ -176,41 +175,40 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
         usage, self._usage = self._usage, TokenUsage()
         return usage
 
-    def begin_shard(self, index: int, run_dir: str) -> None:
+    def begin_shard(self, index: int, inputs: Inputs) -> None:
         if self.config.backend == "openai":
             n = self.cache.open(index)
             log.info("captions: shard %d: %d cached answer(s)", index, n)
 
-    def process_batch(self, batch: Sequence[ClipRecord]) -> list[ClipSections | Failure]:
+    def process_batch(self, batch: Sequence[ClipRecord],
+                      inputs: Inputs) -> list[ClipSections | Failure]:
         try:
-            return asyncio.run(self._batch(batch))
+            return asyncio.run(self._batch(batch, inputs))
         finally:
             if self.config.backend == "openai":
                 self.cache.flush()  # this batch's answers survive a crash of the next one
 
-    async def _batch(self, batch: Sequence[ClipRecord]) -> list[ClipSections | Failure]:
+    async def _batch(self, batch: Sequence[ClipRecord],
+                     inputs: Inputs) -> list[ClipSections | Failure]:
         session = None
         if self.config.backend == "openai":
             client = make_client(self.config.llm, self._api_key or NO_KEY, "captions.llm")
             session = self.session.use(client)
         calls = asyncio.Semaphore(self.config.llm.max_concurrency)
-        decode = asyncio.Semaphore(self.config.images.decode_threads)  # decoding: threads
         try:
             return list(await asyncio.gather(
-                *(self._clip(c, session, calls, decode) for c in batch)))
+                *(self._clip(c, inputs, session, calls) for c in batch)))
         finally:
             if session is not None:
                 await session.close()
 
-    def _prepare(self, clip: ClipRecord) -> Prepared:
-        from any2capins.io.frames import sample_frames
-
+    def _prepare(self, clip: ClipRecord, inputs: Inputs) -> Prepared:
         img = self.config.images
-        path = fs.local_copy(clip.uri, self.tmp)
-        sampled = sample_frames(path, count=img.count, max_side=img.max_side, meta=clip,
-                                settings=self.decode)
+        sampled = inputs.frames(clip.clip_id)
         stitched = img.refs_mode == "stitched"
-        digest, crop_bytes = build_digest(self.reader, clip.clip_id, sampled.frames, stitched)
+        rows = {kind: inputs.row(f"conditions.{kind}", clip.clip_id)
+                for kind in CONDITION_COLUMNS}
+        digest, crop_bytes = build_digest(rows, sampled.frames, stitched)
         frames = encode_images(sampled.frames, img) if self.config.backend == "openai" else []
         crops = [Image.of(b) for b in crop_bytes[: img.max_ref_crops]]
         values = prompt_values(clip, digest, len(sampled.frames), len(crops), img.mode == "grid")
@@ -219,15 +217,12 @@ class SectionsStage(Stage[ClipRecord, ClipSections]):
                               "by side, left to right (best first)")
         return Prepared(digest, frames, crops, values)
 
-    async def _clip(self, clip: ClipRecord, session: LLMSession | None, calls: asyncio.Semaphore,
-                    decode: asyncio.Semaphore) -> ClipSections | Failure:
+    async def _clip(self, clip: ClipRecord, inputs: Inputs, session: LLMSession | None,
+                    calls: asyncio.Semaphore) -> ClipSections | Failure:
         try:
-            async with decode:
-                prep = await asyncio.to_thread(self._prepare, clip)
+            prep = await asyncio.to_thread(self._prepare, clip, inputs)
         except DecodeError as exc:
-            return Failure("DecodeError", str(exc))
-        except OSError as exc:
-            return Failure("UnreadableFile", f"cannot read {clip.uri}: {exc}", retriable=True)
+            return frames_failure(exc)
         except Exception as exc:  # noqa: BLE001 - one clip's bad inputs must not fail the batch
             return Failure.from_exception(exc)
         wanted = [s for s in SECTIONS if s in self.config.sections]

@@ -1,23 +1,17 @@
 """Helpers shared by the condition stages: device/dtype checks, model loading with errors that
-name the setting, the tiny-model marker, clip decoding through the one frame sampler."""
+name the setting, the tiny-model marker, display scaling of decoded frames."""
 
 from __future__ import annotations
 
 import os
-import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from any2capins.config.sampling import DecodeSettings, SamplingConfig
 from any2capins.errors import ConfigError
-from any2capins.io import fs
 from any2capins.io.frames import SampledFrames
-from any2capins.models.clips import ClipRecord
 
 TINY_MARKER = "any2capins_tiny.json"
-CACHE_DIR = str(Path(tempfile.gettempdir()) / "any2capins-cache")
 
 
 def is_tiny(model: str | None) -> bool:
@@ -103,38 +97,6 @@ class ModelStageMixin:
         if self.load_log:
             with Path(self.load_log).open("a", encoding="utf-8") as f:
                 f.write(f"{os.getpid()} {what} {time.time():.3f}\n")
-
-
-def decode_clip(clip: ClipRecord, sampling: SamplingConfig,
-                settings: DecodeSettings | None = None) -> SampledFrames:
-    """Sample frames of `clip` with the stage's sampling settings: one request through the
-    one sampler (DecodeError on failure). Used when a stage runs on its own."""
-    from any2capins.io.frames import decode_plan
-
-    path = fs.local_copy(clip.uri, CACHE_DIR)
-    return decode_plan(path, clip, {"frames": sampling.request()}, settings=settings)["frames"]
-
-
-def stage_frames(stage: Any, clip: ClipRecord, request: str,
-                 decode: Callable[[], SampledFrames]) -> tuple[SampledFrames, dict[str, Any]]:
-    """The frames of `request` for `clip` and the decode fields of its record: taken from
-    extract's one decode pass when the shard came with a frame plan (`ShardFrames` context),
-    else decoded by `decode()` (a stage run on its own). DecodeError when the clip does not
-    decode."""
-    from any2capins.conditions.plan import ShardFrames
-
-    ctx = getattr(stage, "shard_context", None)
-    if isinstance(ctx, ShardFrames) and ctx.has(clip.clip_id):
-        sampled = ctx.frames(clip.clip_id, request)
-        seconds = ctx.plan(clip.clip_id).seconds
-    else:
-        t0 = time.perf_counter()
-        sampled = decode()
-        seconds = time.perf_counter() - t0
-    info = {"frames_requested": int(sampled.requested or len(sampled.indices)),
-            "decode_warnings": [str(w)[:300] for w in sampled.warnings][:50],
-            "decode_seconds": round(seconds, 4)}
-    return sampled, info
 
 
 def display_scale(frames: SampledFrames) -> tuple[float, float]:

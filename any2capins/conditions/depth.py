@@ -9,50 +9,31 @@ within half a quantisation step.
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Sequence
 
 import numpy as np
-from PIL import Image
 
 from any2capins.conditions.common import (
     ModelStageMixin,
     check_device,
-    decode_clip,
     is_tiny,
     load_pretrained,
-    stage_frames,
     torch_dtype,
 )
 from any2capins.config.depth import DepthConfig
 from any2capins.errors import DecodeError
+from any2capins.io.depth_png import encode_depth_png
+from any2capins.io.frames import FrameRequest
 from any2capins.models.clips import ClipRecord
 from any2capins.models.conditions import DepthRecord, DepthStats
+from any2capins.models.tables import folder
+from any2capins.runtime.frames import frames_failure
+from any2capins.runtime.inputs import Inputs
 from any2capins.runtime.stage import Failure, Stage
 
 log = logging.getLogger(__name__)
-LEVELS = 65535
-
-
-def encode_depth_png(depth: np.ndarray) -> tuple[bytes, float, float]:
-    """16-bit grayscale PNG of one float depth map, with the (min, max) that restore it."""
-    d = np.nan_to_num(depth.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = float(d.min()), float(d.max())
-    span = hi - lo
-    q = np.zeros(d.shape, np.uint16) if span <= 0 else np.round((d - lo) / span * LEVELS)
-    buf = io.BytesIO()
-    Image.fromarray(q.astype(np.uint16)).save(buf, format="PNG", optimize=False)
-    return buf.getvalue(), lo, hi
-
-
-def decode_depth_png(data: bytes, lo: float, hi: float) -> np.ndarray:
-    """Float32 depth map from `encode_depth_png` output."""
-    q = np.asarray(Image.open(io.BytesIO(data)), dtype=np.float64)
-    return (lo + q / LEVELS * (hi - lo)).astype(np.float32)
-
-
 def model_input_size(width: int, height: int, longest: int) -> tuple[int, int]:
     """(w, h) of the model input: longest side `longest`, aspect kept, multiples of 14."""
     scale = longest / max(width, height)
@@ -77,7 +58,8 @@ class DepthStage(ModelStageMixin, Stage[ClipRecord, DepthRecord]):
     name = "depth"
     input_model = ClipRecord
     output_model = DepthRecord
-    output_dir = "conditions/depth"
+    input_dir = folder("clips")
+    output_dir = folder("conditions.depth")
 
     def __init__(self, config: DepthConfig) -> None:
         super().__init__(config.resources)
@@ -102,16 +84,19 @@ class DepthStage(ModelStageMixin, Stage[ClipRecord, DepthRecord]):
         self.predict(np.zeros((1, side * 3 // 4, side, 3), np.uint8))
         self.note_load(f"depth:{cfg.model}")
 
-    def process_batch(self, batch: Sequence[ClipRecord]) -> list[DepthRecord | Failure]:
-        return [self._one(clip) for clip in batch]
+    def frames(self) -> FrameRequest:
+        return self.config.sampling.request()
 
-    def _one(self, clip: ClipRecord) -> DepthRecord | Failure:
+    def process_batch(self, batch: Sequence[ClipRecord],
+                      inputs: Inputs) -> list[DepthRecord | Failure]:
+        return [self._one(clip, inputs) for clip in batch]
+
+    def _one(self, clip: ClipRecord, inputs: Inputs) -> DepthRecord | Failure:
         t0 = time.perf_counter()
         try:
-            sampled, info = stage_frames(self, clip, "depth",
-                                         lambda: decode_clip(clip, self.config.sampling))
+            sampled, info = inputs.frames(clip.clip_id), inputs.decode_info(clip.clip_id)
         except DecodeError as exc:
-            return Failure("DecodeError", str(exc))
+            return frames_failure(exc)
         if not sampled.indices:
             return Failure("DecodeError", "no frames could be sampled from the clip")
         maps = self.predict(sampled.frames)

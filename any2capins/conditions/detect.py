@@ -2,8 +2,10 @@
 shared by the pose stage (people) and the reference-crop stage (people and other classes).
 
 One detector per worker process and settings (`shared_detector`): pose and refs running in
-one worker hold the same instance. During extract, the detections of a clip are computed
-once (`shared_detections`) and both stages filter them to the classes they keep.
+one worker hold the same instance. A clip's detections are computed once per worker for the
+same frames and detector (`clip_detections`, through the runtime's per-clip scratch): every
+class above the threshold, then each stage keeps its own classes and the `max_detections` best
+(`select`). A stage gets the same boxes whether it runs alone or with the other.
 `ANY2CAPINS_DETECT_LOG=<file>` appends "<pid> <clip_id> <frames>" per detection pass (tests
 and benchmarks count passes with it).
 """
@@ -58,7 +60,12 @@ class Detector:
         self, frames: np.ndarray, keep: Sequence[int] | None = None
     ) -> list[FrameDetections]:
         """Detections per frame of uint8 RGB frames [T, H, W, 3], best first, at most
-        `max_detections` per frame, score >= `threshold`."""
+        `max_detections` per frame of the labels in `keep` (None: all), score >= `threshold`."""
+        return [select(d, keep, self.config.max_detections) for d in self.detect_all(frames)]
+
+    def detect_all(self, frames: np.ndarray) -> list[FrameDetections]:
+        """Every detection of every class above the threshold, best first (`select` then
+        keeps a stage's classes and count)."""
         import torch
 
         out: list[FrameDetections] = []
@@ -73,20 +80,29 @@ class Detector:
                 raw = self.model(pixel_values=pixels)
             results = self.processor.post_process_object_detection(
                 raw, threshold=self.config.threshold, target_sizes=[(h, w)] * len(chunk))
-            out.extend(self._filter(r, keep, w, h) for r in results)
+            out.extend(_boxes(r, w, h) for r in results)
         return out
 
-    def _filter(self, result: dict, keep: Sequence[int] | None, w: int, h: int) -> FrameDetections:
-        boxes = result["boxes"].float().cpu().numpy().reshape(-1, 4)
-        scores = result["scores"].float().cpu().numpy().reshape(-1)
-        labels = result["labels"].cpu().numpy().reshape(-1).astype(np.int64)
-        mask = np.ones(len(scores), bool) if keep is None else np.isin(labels, list(keep))
-        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-        mask &= (boxes[:, 2] - boxes[:, 0] > 1) & (boxes[:, 3] - boxes[:, 1] > 1)
-        order = np.argsort(-scores[mask], kind="stable")[: self.config.max_detections]
-        return FrameDetections(boxes[mask][order].astype(np.float32),
-                               scores[mask][order].astype(np.float32), labels[mask][order])
+
+def _boxes(result: dict, w: int, h: int) -> FrameDetections:
+    """A post-processed result as FrameDetections clipped to the frame, degenerate boxes out,
+    best first (stable order)."""
+    boxes = result["boxes"].float().cpu().numpy().reshape(-1, 4)
+    scores = result["scores"].float().cpu().numpy().reshape(-1)
+    labels = result["labels"].cpu().numpy().reshape(-1).astype(np.int64)
+    boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+    boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+    mask = (boxes[:, 2] - boxes[:, 0] > 1) & (boxes[:, 3] - boxes[:, 1] > 1)
+    order = np.argsort(-scores[mask], kind="stable")
+    return FrameDetections(boxes[mask][order].astype(np.float32),
+                           scores[mask][order].astype(np.float32), labels[mask][order])
+
+
+def select(det: FrameDetections, keep: Sequence[int] | None, limit: int) -> FrameDetections:
+    """The `limit` best detections whose label is in `keep` (all labels when None)."""
+    mask = np.ones(len(det.scores), bool) if keep is None else np.isin(det.labels, list(keep))
+    idx = np.flatnonzero(mask)[:limit]  # detections are sorted best first
+    return FrameDetections(det.boxes[idx], det.scores[idx], det.labels[idx])
 
 
 _DETECTORS: dict[tuple[str, str, str], Detector] = {}
@@ -102,18 +118,9 @@ def shared_detector(config: DetectorConfig, device: str, dtype: Any, setting: st
     return _DETECTORS[key]
 
 
-def keep_only(det: FrameDetections, ids: Sequence[int] | None) -> FrameDetections:
-    """The detections whose label is in `ids` (all when None)."""
-    if ids is None:
-        return det
-    mask = np.isin(det.labels, list(ids))
-    return FrameDetections(det.boxes[mask], det.scores[mask], det.labels[mask])
-
-
-def run_detector(detector: Detector, clip_id: str, frames: np.ndarray,
-                 keep: Sequence[int] | None) -> list[FrameDetections]:
-    """`detector.detect` on a clip's frames, logged to ANY2CAPINS_DETECT_LOG when set."""
-    dets = detector.detect(frames, keep=keep)
+def run_detector(detector: Detector, clip_id: str, frames: np.ndarray) -> list[FrameDetections]:
+    """`detector.detect_all` on a clip's frames, logged to ANY2CAPINS_DETECT_LOG when set."""
+    dets = detector.detect_all(frames)
     log = os.environ.get("ANY2CAPINS_DETECT_LOG")
     if log:
         with Path(log).open("a", encoding="utf-8") as f:
@@ -121,16 +128,16 @@ def run_detector(detector: Detector, clip_id: str, frames: np.ndarray,
     return dets
 
 
-def shared_detections(context: Any, detector: Detector, clip_id: str, frames: np.ndarray,
-                      own_keep: Sequence[int] | None) -> list[FrameDetections]:
-    """Detections of a clip's frames: computed once per clip and kept in the extract shard
-    context (`ShardFrames.detections`) when it says pose and refs share them (its
-    `detect_labels`: the union of the classes both keep, None = all); else run for this stage
-    alone with its own classes. Callers filter to their own classes with `keep_only`."""
-    shared = getattr(context, "detect_labels", False)
-    if shared is False or not hasattr(context, "detections"):
-        return run_detector(detector, clip_id, frames, own_keep)
-    if clip_id not in context.detections:
-        keep = None if shared is None else detector.label_ids(shared, "detector labels")
-        context.detections[clip_id] = run_detector(detector, clip_id, frames, keep)
-    return context.detections[clip_id]
+def clip_detections(inputs: Any, detector: Detector, clip_id: str, frames: np.ndarray,
+                    key: Any) -> list[FrameDetections]:
+    """Every detection of the clip's frames, computed once per worker for `key` (the detector
+    settings and the frame request: stages with equal keys see the same frames) and shared
+    through the runtime's per-clip scratch. Callers `select` their own classes."""
+    return inputs.shared(("detections", key), clip_id,
+                         lambda: run_detector(detector, clip_id, frames))
+
+
+def detection_key(detector: Any, device: str, dtype: str, request: Any) -> tuple[str, ...]:
+    """The key under which two stages share a detector and its detections (equal settings,
+    device, dtype and frames)."""
+    return ("detector", detector.model_dump_json(), device, dtype, repr(request))

@@ -123,6 +123,44 @@ def tiny_vitpose(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+def tiny_sam2(folder: Path, seed: int = 0) -> Path:
+    """SAM2 video (`Sam2VideoModel`) on 128x128 inputs: a 5-block Hiera (8..64 channels), a
+    128-wide FPN, prompt encoder, mask decoder and one memory-attention layer (memory features
+    stay 64 wide: transformers' SAM2 fixes them at 64 and needs the hidden size to be a
+    multiple above it). The object-score bias is raised so that the tiny model reports the
+    prompted subject as visible (random masks, but the mask code paths run)."""
+    import torch
+    from transformers import Sam2HieraDetConfig, Sam2VideoConfig, Sam2VideoModel, Sam2VisionConfig
+
+    torch.manual_seed(seed)
+    size, hidden = 128, 128
+    hiera = Sam2HieraDetConfig(
+        hidden_size=8, num_attention_heads=1, image_size=[size, size],
+        blocks_per_stage=[1, 1, 2, 1], embed_dim_per_stage=[8, 16, 32, 64],
+        num_attention_heads_per_stage=[1, 1, 1, 1], window_size_per_stage=[4, 4, 4, 2],
+        global_attention_blocks=[3], window_positional_embedding_background_size=[2, 2])
+    vision = Sam2VisionConfig(
+        backbone_config=hiera, backbone_channel_list=[64, 32, 16, 8], fpn_hidden_size=hidden,
+        backbone_feature_sizes=[[size // 4] * 2, [size // 8] * 2, [size // 16] * 2])
+    config = Sam2VideoConfig(
+        vision_config=vision, image_size=size, num_maskmem=3, max_object_pointers_in_encoder=4,
+        prompt_encoder_config={"hidden_size": hidden, "image_size": size, "patch_size": 16,
+                               "mask_input_channels": 4},
+        mask_decoder_config={"hidden_size": hidden, "mlp_dim": 64, "num_attention_heads": 2,
+                             "iou_head_hidden_dim": 32},
+        memory_attention_hidden_size=hidden, memory_attention_num_layers=1,
+        memory_attention_feed_forward_hidden_size=64,
+        memory_attention_rope_feat_sizes=[size // 16] * 2, memory_encoder_hidden_size=hidden,
+        memory_encoder_output_channels=64, mask_downsampler_embed_dim=hidden,
+        memory_fuser_embed_dim=hidden, memory_fuser_intermediate_dim=64)
+    model = Sam2VideoModel(config)
+    with torch.no_grad():
+        model.mask_decoder.pred_obj_score_head.proj_out.bias += 4.0
+    model.save_pretrained(folder)
+    _mark(folder, "sam2", seed)
+    return folder
+
+
 # A small RTMPose (CSPNeXt backbone + RTMCC SimCC head) on 64x64 crops, COCO-17 keypoints; the
 # same model/pipeline structure as mmpose's rtmpose-t config, with mmpose's own CSPNeXt.
 MMPOSE_TINY_CONFIG = """\
@@ -177,6 +215,41 @@ def tiny_mmpose(folder: Path, seed: int = 0) -> Path:
     return folder
 
 
+def tiny_dwpose(folder: Path, seed: int = 0) -> Path:
+    """`dwpose-tiny.onnx`: DWPose's ONNX interface at 64x48 (input [N, 3, 64, 48] RGB crops;
+    simcc_x [N, 133, 96], simcc_y [N, 133, 128]) on three strided convolutions and a SimCC head
+    (RTMCC's final conv, MLP and two linear classifiers, without its GAU block), exported with
+    torch's ONNX exporter; read by the `dwpose` backend like the released model."""
+    import torch
+    from torch import nn
+
+    from any2capins.conditions.dwpose import export_simcc_onnx
+    from any2capins.models.skeleton import WHOLEBODY133_NAMES
+
+    class TinySimCC(nn.Module):
+        def __init__(self, k: int, h: int, w: int) -> None:
+            super().__init__()
+            self.backbone = nn.Sequential(
+                nn.Conv2d(3, 8, 3, 2, 1), nn.SiLU(), nn.Conv2d(8, 16, 3, 2, 1), nn.SiLU(),
+                nn.Conv2d(16, 16, 3, 2, 1), nn.SiLU())
+            self.final = nn.Conv2d(16, k, 1)
+            self.mlp = nn.Linear((h // 8) * (w // 8), 32)
+            self.cls_x, self.cls_y = nn.Linear(32, w * 2), nn.Linear(32, h * 2)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            feats = self.mlp(self.final(self.backbone(x)).flatten(2))
+            return self.cls_x(feats), self.cls_y(feats)
+
+    torch.manual_seed(seed)
+    model = TinySimCC(len(WHOLEBODY133_NAMES), 64, 48)
+    with torch.no_grad():  # scores ~0.25 -> ~0.75 (argmax unchanged): the demo draws skeletons
+        model.cls_x.bias += 0.5
+        model.cls_y.bias += 0.5
+    export_simcc_onnx(model, (64, 48), folder / "dwpose-tiny.onnx")
+    _mark(folder, "dwpose", seed)
+    return folder
+
+
 def mmpose_available() -> bool:
     import importlib.util
 
@@ -189,6 +262,8 @@ def write_tiny_models(root: str | Path, seed: int = 0) -> dict[str, str]:
     its config is `<folder>/rtmpose-tiny.py`, its checkpoint `<folder>/rtmpose-tiny.pth`."""
     root = Path(root)
     makers = {"depth": tiny_depth, "detector": tiny_detector, "vitpose": tiny_vitpose}
+    makers["dwpose"] = tiny_dwpose
+    makers["sam2"] = tiny_sam2
     if mmpose_available():  # optional extra; without it the mmpose tiny model is skipped
         makers["mmpose"] = tiny_mmpose
     out: dict[str, str] = {}

@@ -16,24 +16,27 @@ import numpy as np
 from any2capins.conditions.common import (
     ModelStageMixin,
     check_device,
-    decode_clip,
     display_scale,
     is_tiny,
-    stage_frames,
     torch_dtype,
 )
 from any2capins.conditions.detect import (
     Detector,
-    keep_only,
-    shared_detections,
+    clip_detections,
+    detection_key,
+    select,
     shared_detector,
 )
 from any2capins.conditions.pose_backends import PoseBackend, make_backend
 from any2capins.conditions.tracking import FrameDetections, Track, track
 from any2capins.config.pose import PoseConfig
 from any2capins.errors import DecodeError
+from any2capins.io.frames import FrameRequest
 from any2capins.models.clips import ClipRecord
 from any2capins.models.conditions import PoseRecord, PoseTrack
+from any2capins.models.tables import folder
+from any2capins.runtime.frames import frames_failure
+from any2capins.runtime.inputs import Inputs
 from any2capins.runtime.stage import Failure, Stage
 
 
@@ -74,7 +77,8 @@ class PoseStage(ModelStageMixin, Stage[ClipRecord, PoseRecord]):
     name = "pose"
     input_model = ClipRecord
     output_model = PoseRecord
-    output_dir = "conditions/pose"
+    input_dir = folder("clips")
+    output_dir = folder("conditions.pose")
 
     def __init__(self, config: PoseConfig) -> None:
         super().__init__(config.resources)
@@ -93,18 +97,27 @@ class PoseStage(ModelStageMixin, Stage[ClipRecord, PoseRecord]):
         self.backend.load()
         self.note_load(f"pose:{cfg.detector.model}+{self.backend.model_ref}")
 
-    def process_batch(self, batch: Sequence[ClipRecord]) -> list[PoseRecord | Failure]:
-        return [self._one(clip) for clip in batch]
+    def frames(self) -> FrameRequest:
+        return self.config.sampling.request()
 
-    def _one(self, clip: ClipRecord) -> PoseRecord | Failure:
+    def share_key(self) -> tuple[str, ...]:
+        """Pose and refs with equal detector settings and frames share one worker, one
+        detector and one detection pass per clip."""
+        cfg = self.config
+        return detection_key(cfg.detector, cfg.device, cfg.dtype, self.frames())
+
+    def process_batch(self, batch: Sequence[ClipRecord],
+                      inputs: Inputs) -> list[PoseRecord | Failure]:
+        return [self._one(clip, inputs) for clip in batch]
+
+    def _one(self, clip: ClipRecord, inputs: Inputs) -> PoseRecord | Failure:
         t0 = time.perf_counter()
         try:
-            sampled, info = stage_frames(self, clip, "pose",
-                                         lambda: decode_clip(clip, self.config.sampling))
+            sampled, info = inputs.frames(clip.clip_id), inputs.decode_info(clip.clip_id)
         except DecodeError as exc:
-            return Failure("DecodeError", str(exc))
-        dets = shared_detections(self.shard_context, self.detector, clip.clip_id,
-                                 sampled.frames, self.person_ids)
+            return frames_failure(exc)
+        dets = clip_detections(inputs, self.detector, clip.clip_id, sampled.frames,
+                               self.share_key())
         tracks, dets, kps = self.analyse(sampled.frames, dets)
         k = len(self.backend.keypoint_names)
         scale = display_scale(sampled)
@@ -117,6 +130,7 @@ class PoseStage(ModelStageMixin, Stage[ClipRecord, PoseRecord]):
             backend=self.backend.name, detector=self.config.detector.model,
             width=sampled.source_size[0], height=sampled.source_size[1],
             keypoint_names=list(self.backend.keypoint_names),
+            keypoint_layout=self.backend.keypoint_layout,
             tracks=[build_track(tr, dets, kps, n_frames=n, k=k, scale=scale) for tr in tracks],
             **info,
         )
@@ -125,10 +139,12 @@ class PoseStage(ModelStageMixin, Stage[ClipRecord, PoseRecord]):
         self, frames: np.ndarray, detections: Sequence[FrameDetections] | None = None,
     ) -> tuple[list[Track], list[FrameDetections], dict[tuple[int, int], np.ndarray]]:
         """Tracks, person detections and keypoints {(frame, detection): [K, 3]} in frame
-        pixels; `detections` (any classes) are computed here when not given."""
+        pixels; `detections` (any classes, `Detector.detect_all`) are computed here when not
+        given."""
         if detections is None:
-            detections = self.detector.detect(frames, keep=self.person_ids)
-        dets = [keep_only(d, self.person_ids) for d in detections]
+            detections = self.detector.detect_all(frames)
+        limit = self.config.detector.max_detections
+        dets = [select(d, self.person_ids, limit) for d in detections]
         tc = self.config.tracker
         tracks = track(dets, iou_threshold=tc.iou_threshold, max_missed=tc.max_missed,
                        min_length=tc.min_length)

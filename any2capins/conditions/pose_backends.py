@@ -1,10 +1,14 @@
 """Pose backends behind one interface: keypoints [N, K, 3] (x, y, score) for person boxes.
 
+- `dwpose` (default): DWPose's whole-body ONNX model (133 keypoints) on ONNX Runtime
+  (`conditions/dwpose.py`); any RTMPose-style SimCC ONNX model works the same way.
 - `vitpose`: `VitPoseForPoseEstimation` + its image processor (transformers).
 - `mmpose`: RTMPose / DWPose through `mmpose.apis` (optional extra: `make install-mmpose`).
 
-Both take uint8 RGB frames and xyxy boxes in the pixels of those frames and return keypoints in
-the same pixels, so the pose stage and its output schema do not depend on the backend.
+All take uint8 RGB frames and xyxy boxes in the pixels of those frames and return keypoints in
+the same pixels, so the pose stage and its output schema do not depend on the backend. Each
+names its keypoints (`keypoint_names`) and their layout (`keypoint_layout`: 'coco17',
+'coco_wholebody133' or 'custom', see `any2capins.models.skeleton`).
 """
 
 from __future__ import annotations
@@ -17,18 +21,60 @@ import numpy as np
 from any2capins.conditions.common import load_pretrained
 from any2capins.config.pose import PoseConfig
 from any2capins.errors import ConfigError
+from any2capins.models.skeleton import LAYOUTS, layout_name
 
 
 class PoseBackend(Protocol):
     name: str
     model_ref: str
     keypoint_names: list[str]
+    keypoint_layout: str
 
     def load(self) -> None: ...
 
     def estimate(self, frames: np.ndarray, boxes: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Per frame t, keypoints [len(boxes[t]), K, 3] for the xyxy boxes of that frame."""
         ...
+
+
+class DWPoseBackend:
+    """DWPose / RTMPose ONNX models: `pose.dwpose.model` (+ `file`). Keypoint names come from
+    the model's keypoint count: 133 is COCO-WholeBody, 17 COCO; other counts are refused."""
+
+    name = "dwpose"
+
+    def __init__(self, config: PoseConfig, device: str, dtype: Any) -> None:
+        self.config = config.dwpose
+        self.model_ref = self.config.model
+        self.device = device
+        self.threads = config.resources.torch_threads
+        self.keypoint_names: list[str] = []
+        self.keypoint_layout = ""
+        self.model: Any = None
+
+    def load(self) -> None:
+        from any2capins.conditions.dwpose import SimCCPoseModel, resolve_onnx
+
+        setting = "pose.dwpose.model"
+        path = resolve_onnx(self.config.model, self.config.file, setting)
+        self.model = SimCCPoseModel(path, self.device, self.threads, setting)
+        by_count = {len(lay.names): lay for lay in LAYOUTS.values()}
+        layout = by_count.get(self.model.num_keypoints)
+        if layout is None:
+            raise ConfigError(f"{setting}: {path.name} predicts {self.model.num_keypoints} "
+                              f"keypoints; expected one of {sorted(by_count)} "
+                              f"({', '.join(LAYOUTS)})")
+        self.keypoint_names = list(layout.names)
+        self.keypoint_layout = layout.name
+
+    def estimate(self, frames: np.ndarray, boxes: Sequence[np.ndarray]) -> list[np.ndarray]:
+        jobs = [(t, box) for t, b in enumerate(boxes) for box in b]
+        kps = self.model(frames, jobs, self.config.box_batch)
+        out, start = [], 0
+        for b in boxes:
+            out.append(kps[start:start + len(b)])
+            start += len(b)
+        return out
 
 
 class VitPoseBackend:
@@ -39,6 +85,7 @@ class VitPoseBackend:
         self.model_ref = self.config.model
         self.device, self.dtype = device, dtype
         self.keypoint_names: list[str] = []
+        self.keypoint_layout = ""
         self.model: Any = None
         self.processor: Any = None
 
@@ -51,6 +98,7 @@ class VitPoseBackend:
         self.model = model.to(self.device, dtype=self.dtype).eval()
         labels = model.config.id2label
         self.keypoint_names = [str(labels[i]) for i in sorted(int(k) for k in labels)]
+        self.keypoint_layout = layout_name(self.keypoint_names)
 
     def estimate(self, frames: np.ndarray, boxes: Sequence[np.ndarray]) -> list[np.ndarray]:
         k = len(self.keypoint_names)
@@ -94,6 +142,7 @@ class MMPoseBackend:
         self.model_ref = self.config.checkpoint or self.config.config or ""
         self.device = device
         self.keypoint_names: list[str] = []
+        self.keypoint_layout = ""
         self.model: Any = None
 
     def load(self) -> None:
@@ -111,6 +160,7 @@ class MMPoseBackend:
                               f"{self.config.checkpoint!r}: cannot load: {exc}") from None
         names = self.model.dataset_meta.get("keypoint_id2name", {})
         self.keypoint_names = [str(names[i]) for i in sorted(names)]
+        self.keypoint_layout = layout_name(self.keypoint_names)
 
     def estimate(self, frames: np.ndarray, boxes: Sequence[np.ndarray]) -> list[np.ndarray]:
         from any2capins.conditions.mmpose_compat import inference_topdown
@@ -133,5 +183,5 @@ class MMPoseBackend:
 
 
 def make_backend(config: PoseConfig, device: str, dtype: Any) -> PoseBackend:
-    return {"vitpose": VitPoseBackend, "mmpose": MMPoseBackend}[config.backend](
-        config, device, dtype)
+    backends = {"dwpose": DWPoseBackend, "vitpose": VitPoseBackend, "mmpose": MMPoseBackend}
+    return backends[config.backend](config, device, dtype)

@@ -3,11 +3,10 @@
 Rows: the sampled frames with the pose skeletons drawn on them; the depth maps as a colour
 map; then a top-down plot of the camera path (x right, z forward, headings as arrows) titled
 with the camera status and motion sentence, next to the reference crops. Every panel reads
-whatever condition shard exists for the clip (`conditions/{depth,pose,camera,refs}/` shard N,
-where N is the clip's `clips/` shard) and is replaced by a short note when it is absent.
+the clip's row of each condition table (handed over by the runtime: see `sheet_stage.py`) and
+is replaced by a short note when it is absent.
 
-`render_sheet(run_dir, clip_id, cfg)` returns PNG bytes; `write_sheet(s)` store them at
-`RUN_DIR/sheets/<clip_id>.png` (local or s3://). Matplotlib runs headless (Agg).
+`render(conditions, cfg, frames)` returns PNG bytes. Matplotlib runs headless (Agg).
 """
 
 from __future__ import annotations
@@ -21,57 +20,30 @@ from typing import Any
 
 import numpy as np
 
-from any2capins.config.sampling import DecodeSettings
 from any2capins.config.sheet import SheetConfig
-from any2capins.errors import InputError
-from any2capins.io import fs
-from any2capins.io.arrow import from_table
 from any2capins.io.frames import SampledFrames
-from any2capins.io.shards import ShardStore
 from any2capins.models.camera import CameraRecord
 from any2capins.models.clips import ClipRecord
 from any2capins.models.conditions import DepthRecord, PoseRecord, RefsRecord
+from any2capins.models.skeleton import layout_for, strokes
 
 log = logging.getLogger(__name__)
 CONDITIONS = {"depth": DepthRecord, "pose": PoseRecord, "camera": CameraRecord,
               "refs": RefsRecord}
-# COCO-17 skeleton (keypoint index pairs), drawn when the pose model names 17 keypoints
-COCO_EDGES = ((15, 13), (13, 11), (16, 14), (14, 12), (11, 12), (5, 11), (6, 12), (5, 6),
-              (5, 7), (6, 8), (7, 9), (8, 10), (1, 2), (0, 1), (0, 2), (1, 3), (2, 4), (3, 5),
-              (4, 6))
 
 
 @dataclass
 class ClipConditions:
     clip: ClipRecord
-    shard: int
     records: dict[str, Any] = field(default_factory=dict)  # condition name -> record
 
 
-def load_clip(run_dir: str, clip_id: str) -> ClipConditions:
-    """The clip's row and every condition record that exists for it."""
-    store = ShardStore(run_dir)
-    for index in store.shard_indices("clips"):
-        clips = [c for c in store.read_shard("clips", index, ClipRecord) if c.clip_id == clip_id]
-        if clips:
-            return load_shard(run_dir, index, only={clip_id})[0]
-    raise InputError(f"clip {clip_id!r} is not in {run_dir}/clips/")
-
-
-def load_shard(run_dir: str, index: int, only: set[str] | None = None) -> list[ClipConditions]:
-    """Every clip of clips/ shard `index` (or those in `only`) with its condition records;
-    each condition table is read once."""
-    store = ShardStore(run_dir)
-    out = {c.clip_id: ClipConditions(c, index) for c in store.read_shard("clips", index, ClipRecord)
-           if only is None or c.clip_id in only}
-    for name, model in CONDITIONS.items():
-        loc = store.data_loc(f"conditions/{name}", index)
-        if not fs.exists(loc):
-            continue
-        for rec in from_table(fs.read_table(loc), model):
-            if rec.clip_id in out and name not in out[rec.clip_id].records:
-                out[rec.clip_id].records[name] = rec
-    return list(out.values())
+def clip_conditions(clip: ClipRecord, rows: Mapping[str, dict[str, Any] | None]) -> ClipConditions:
+    """The clip with its condition records, from the rows of each condition table (None:
+    no row)."""
+    records = {name: CONDITIONS[name].model_validate(row) for name, row in rows.items()
+               if row is not None}
+    return ClipConditions(clip, records)
 
 
 def _frame_indices(cc: ClipConditions, count: int) -> list[int]:
@@ -88,20 +60,6 @@ def _frame_indices(cc: ClipConditions, count: int) -> list[int]:
     return sorted({int((i + 0.5) * n / count) for i in range(min(count, n))})
 
 
-def decode_sheet_frames(clip: ClipRecord, cfg: SheetConfig,
-                        settings: DecodeSettings | None = None) -> SampledFrames:
-    """The sheet's thumbnails decoded on their own (the `sheet` command; during extract they
-    come from the clip's one decode pass). DecodeError when the clip does not decode."""
-    import tempfile
-    from pathlib import Path
-
-    from any2capins.conditions.plan import sheet_request
-    from any2capins.io.frames import decode_plan
-
-    path = fs.local_copy(clip.uri, str(Path(tempfile.gettempdir()) / "any2capins-cache"))
-    return decode_plan(path, clip, {"sheet": sheet_request(cfg)}, settings=settings)["sheet"]
-
-
 def _nearest(indices: list[int], target: int) -> int:
     return int(np.argmin([abs(i - target) for i in indices]))
 
@@ -110,18 +68,21 @@ def _draw_pose(ax: Any, pose: PoseRecord, frame_index: int, scale: float) -> Non
     if not pose.frame_indices:
         return
     t = _nearest(pose.frame_indices, frame_index)
-    edges = COCO_EDGES if len(pose.keypoint_names) == 17 else ()
+    layout = layout_for(pose.keypoint_names, pose.keypoint_layout)  # skeleton: models/skeleton
     colours = ("#ff3b30", "#34c759", "#0a84ff", "#ffcc00", "#af52de", "#ff9500")
     for track in pose.tracks:
         if not track.present[t]:
             continue
-        kp = np.asarray(track.keypoints[t], float)
+        st = strokes(np.asarray(track.keypoints[t], float), layout)
         colour = colours[track.track_id % len(colours)]
-        ok = kp[:, 2] > 0.2
-        for a, b in edges:
-            if a < len(kp) and b < len(kp) and ok[a] and ok[b]:
-                ax.plot(kp[[a, b], 0] * scale, kp[[a, b], 1] * scale, color=colour, lw=1.2)
-        ax.scatter(kp[ok, 0] * scale, kp[ok, 1] * scale, s=4, color=colour)
+        for lines, lw, alpha in ((st.body_limbs, 1.6, 0.6), (st.lines, 0.6, 1.0)):
+            for ln in lines:
+                ax.plot([ln.x1 * scale, ln.x2 * scale], [ln.y1 * scale, ln.y2 * scale],
+                        color=np.array(ln.colour) / 255, lw=lw, alpha=alpha)
+        for dots, size in ((st.body_joints, 4), (st.joints, 1.5), (st.face, 0.8)):
+            if dots:
+                ax.scatter([d.x * scale for d in dots], [d.y * scale for d in dots], s=size,
+                           color=[np.array(d.colour) / 255 for d in dots], linewidths=0)
         x0, y0, x1, y1 = (v * scale for v in track.boxes[t])
         ax.add_patch(_rect(x0, y0, x1 - x0, y1 - y0, colour))
         ax.text(x0, y0, f"#{track.track_id}", color=colour, fontsize=6, va="bottom")
@@ -206,6 +167,8 @@ def _heading_plot(ax: Any, cam: CameraRecord, heads: np.ndarray) -> None:
 def _refs_panel(ax: Any, refs: RefsRecord | None, height: int) -> None:
     from PIL import Image
 
+    from any2capins.conditions.segment import decode_rle, draw_mask
+
     if refs is None:
         _note(ax, "no reference crops")
         return
@@ -215,9 +178,14 @@ def _refs_panel(ax: Any, refs: RefsRecord | None, height: int) -> None:
     tiles, labels, x = [], [], 0
     for crop in sorted(refs.crops, key=lambda c: -c.quality)[:6]:
         img = Image.open(io.BytesIO(crop.jpeg)).convert("RGB")
+        if crop.mask_rle is not None:  # the subject's mask: tinted, outlined
+            mask = decode_rle(crop.mask_rle, crop.crop_height, crop.crop_width)
+            if mask.shape == (img.height, img.width):
+                img = Image.fromarray(draw_mask(np.asarray(img), mask))
         img = img.resize((max(1, round(img.width * height / max(img.height, 1))), height))
         tiles.append(np.asarray(img))
-        labels.append((x, f"#{crop.track_id} {crop.label} q={crop.quality:.2f}"))
+        mask_note = f" mask={crop.mask_source}" if crop.mask_source else ""
+        labels.append((x, f"#{crop.track_id} {crop.label} q={crop.quality:.2f}{mask_note}"))
         tiles.append(np.full((height, 6, 3), 255, np.uint8))
         x += img.width + 6
     ax.imshow(np.concatenate(tiles, axis=1))
@@ -227,15 +195,6 @@ def _refs_panel(ax: Any, refs: RefsRecord | None, height: int) -> None:
     ax.set_title(f"reference crops ({len(refs.crops)}; stitched: "
                  f"{refs.stitched_track_ids or '-'})", fontsize=8, loc="left")
     ax.axis("off")
-
-
-def render_sheet(run_dir: str, clip_id: str, cfg: SheetConfig | None = None,
-                 settings: DecodeSettings | None = None) -> bytes:
-    """PNG bytes of the clip's contact sheet (frames decoded here, with the run's `decode:`
-    `settings`)."""
-    cfg = cfg or SheetConfig()
-    cc = load_clip(run_dir, clip_id)
-    return render(cc, cfg, _own_frames(cc, cfg, settings))
 
 
 def render(cc: ClipConditions, cfg: SheetConfig, frames: SampledFrames | str | None) -> bytes:
@@ -313,66 +272,3 @@ def _depth_row(fig: Any, grid: Any, cc: ClipConditions, indices: list[int]) -> N
         ax.imshow(_depth_map(depth, t), cmap="turbo")
         ax.set_title(f"depth @ {depth.frame_indices[t]}", fontsize=7)
         ax.axis("off")
-
-
-def write_sheet(run_dir: str, clip_id: str, cfg: SheetConfig | None = None,
-                out: str | None = None, settings: DecodeSettings | None = None) -> str:
-    """Render and store one sheet (default RUN_DIR/sheets/<clip_id>.png); returns its URI."""
-    loc = fs.resolve(out) if out else ShardStore(run_dir).root.join("sheets", f"{clip_id}.png")
-    fs.write_bytes_atomic(loc, render_sheet(run_dir, clip_id, cfg, settings))
-    return loc.uri()
-
-
-def write_sheets(run_dir: str, cfg: SheetConfig | None = None,
-                 settings: DecodeSettings | None = None) -> list[str]:
-    """A sheet for every clip of the run (`sheet --all`); a clip whose sheet cannot be drawn
-    is logged and left out, never stopping the others."""
-    store = ShardStore(run_dir)
-    cfg = cfg or SheetConfig()
-    out = []
-    for index in store.shard_indices("clips"):
-        for cc in load_shard(run_dir, index):
-            try:
-                out.append(_store(run_dir, cc, cfg, _own_frames(cc, cfg, settings)))
-            except Exception as exc:  # noqa: BLE001 - one bad clip must not stop the rest
-                log.warning("sheet %s: %s: %s", cc.clip.clip_id, type(exc).__name__, exc)
-    return out
-
-
-def _own_frames(cc: ClipConditions, cfg: SheetConfig,
-                settings: DecodeSettings | None = None) -> SampledFrames | str:
-    try:
-        return decode_sheet_frames(cc.clip, cfg, settings)
-    except Exception as exc:  # noqa: BLE001 - a sheet shows what it can; the panel says why
-        return f"frames unavailable: {exc}"
-
-
-def _store(run_dir: str, cc: ClipConditions, cfg: SheetConfig,
-           frames: SampledFrames | str | None) -> str:
-    loc = ShardStore(run_dir).root.join("sheets", f"{cc.clip.clip_id}.png")
-    fs.write_bytes_atomic(loc, render(cc, cfg, frames))
-    return loc.uri()
-
-
-def write_shard_sheets(run_dir: str, index: int, cfg: SheetConfig,
-                       plans: Mapping[str, Any]) -> tuple[int, list[str]]:
-    """Sheets of clips/ shard `index` during extract, thumbnails from each clip's decode pass
-    (`plans`: clip id -> ClipPlan with a 'sheet' request). Returns (written, problems): a clip
-    whose sheet cannot be drawn is a logged, counted problem, never an exception."""
-    written, problems = 0, []
-    for cc in load_shard(run_dir, index):
-        plan = plans.get(cc.clip.clip_id)
-        if plan is None:
-            frames: SampledFrames | str | None = "not decoded in this run"
-        elif plan.error is not None:
-            frames = f"frames unavailable: {plan.error}"
-        else:
-            frames = plan.frames.get("sheet")
-        try:
-            _store(run_dir, cc, cfg, frames)
-            written += 1
-        except Exception as exc:  # noqa: BLE001 - a sheet is a convenience, never a crash
-            msg = f"sheet {cc.clip.clip_id}: {type(exc).__name__}: {exc}"
-            log.warning("%s", msg)
-            problems.append(msg)
-    return written, problems

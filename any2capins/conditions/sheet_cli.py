@@ -16,13 +16,14 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     p.add_argument("--run", required=True, metavar="RUN_DIR", help="run folder (local or s3://)")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--clip", metavar="CLIP_ID", help="the clip to draw")
-    which.add_argument("--all", action="store_true", help="draw every clip of the run")
+    which.add_argument("--all", action="store_true", help="draw every clip of the run (done "
+                       "sheets are kept unless their conditions changed; --force redraws)")
     p.add_argument("--out", metavar="PNG", help="output file (with --clip only)")
+    p.add_argument("--force", action="store_true", help="with --all: redraw every sheet")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from any2capins.conditions.sheet import write_sheet, write_sheets
     from any2capins.config import load_config
     from any2capins.errors import InputError
 
@@ -31,11 +32,32 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--out needs --clip (with --all sheets go to RUN_DIR/sheets/)")
     _check_run(args.run)
     if args.all:
-        for uri in write_sheets(args.run, config.sheet, config.decode):
-            print(uri)
-        return 0
-    print(write_sheet(args.run, args.clip, config.sheet, out=args.out,
-                      settings=config.decode))
+        from any2capins.conditions.jobs import sheets_job
+        from any2capins.runtime.job import run_job
+
+        return run_job(sheets_job(args, config))
+    return _one_sheet(args, config)
+
+
+def _one_sheet(args: argparse.Namespace, config: object) -> int:
+    """The sheet of one clip (`--clip`), drawn through the runtime like in a pass."""
+    from any2capins.conditions.sheet_stage import SheetStage
+    from any2capins.errors import InputError
+    from any2capins.io.shards import ShardStore
+    from any2capins.models.clips import ClipRecord
+    from any2capins.models.tables import folder
+    from any2capins.runtime.once import find_item, process_items
+    from any2capins.runtime.stage import Failure
+
+    found = find_item(ShardStore(args.run), folder("clips"), ClipRecord, args.clip)
+    if found is None:
+        raise InputError(f"clip {args.clip!r} is not in {args.run}/clips/")
+    index, clip = found
+    stage = SheetStage(config.sheet, args.run, out=args.out)
+    result = process_items(stage, [clip], index, args.run, config.decode)[0]
+    if isinstance(result, Failure):
+        raise InputError(f"clip {args.clip}: the sheet cannot be drawn: {result.message}")
+    print(args.out or ShardStore(args.run).root.join(result.path).uri())
     return 0
 
 
@@ -45,9 +67,10 @@ def _check_run(run_dir: str) -> None:
     from any2capins.errors import InputError
     from any2capins.io import fs
     from any2capins.io.shards import ShardStore
+    from any2capins.models.tables import folder
 
     store = ShardStore(run_dir)
-    if not store.shard_indices("clips"):
+    if not store.shard_indices(folder("clips")):
         raise InputError(f"{run_dir}: no clips/ shards; run `any2capins ingest SRC --out "
                          f"{run_dir}` first (or check --run)")
     if not fs.list_files(store.root.join("conditions"), ".parquet"):

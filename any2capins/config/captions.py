@@ -8,8 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from any2capins.config.base import StageResources, StrictModel
-
-SECTION_NAMES = ("dense", "main_object", "background", "camera", "style", "action")
+from any2capins.models.captions import SECTIONS as SECTION_NAMES
 
 
 class LLMConfig(StrictModel):

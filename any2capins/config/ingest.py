@@ -59,7 +59,10 @@ class ShotsConfig(StrictModel):
 class IngestConfig(StrictModel):
     """Discovering clips, probing them and splitting them into shots."""
 
-    clips_per_shard: int = Field(64, ge=1, description="Source files per output shard.")
+    clips_per_shard: int = Field(
+        64, ge=1, description="Most clips in one clips/ shard (and source files probed per "
+        "ingest task): the shots of a long video beyond it go to further shards, so every "
+        "later stage works on shards of bounded size and memory.")
     extensions: list[str] = Field(
         default_factory=lambda: list(VIDEO_EXTENSIONS),
         description="File extensions picked up when SRC is a folder.",

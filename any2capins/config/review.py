@@ -11,6 +11,33 @@ from any2capins.config.base import StrictModel
 _POLICY_RE = re.compile(r"^(all|flagged|sample:(0(\.\d+)?|1(\.0+)?))$")
 
 
+class ReviewWebConfig(StrictModel):
+    """The review server (`any2capins review serve`): where it listens, how long a login
+    lasts, how previews are made."""
+
+    host: str = Field(
+        "127.0.0.1", description="Address the server binds; 127.0.0.1 (this host only) unless "
+        "told otherwise (0.0.0.0: every interface; put it behind TLS then).",
+    )
+    port: int = Field(8770, ge=1, le=65535, description="TCP port of the server.")
+    session_hours: float = Field(
+        12.0, gt=0, description="How long a login (session cookie) lasts; after it, the page "
+        "asks for the token again.",
+    )
+    secure_cookies: bool = Field(
+        False, description="Mark the session cookie Secure (sent over HTTPS only): set it when "
+        "the server is reached through a TLS proxy.",
+    )
+    preview_max_side: int = Field(
+        480, ge=64, le=1920, description="Longest side of the browser previews in pixels "
+        "(made even).",
+    )
+    preview_max_fps: float = Field(
+        30.0, gt=0, description="Frame rate cap of the previews: every frame of the clip up to "
+        "it, else every n-th frame.",
+    )
+
+
 class ReviewConfig(StrictModel):
     """Where the queue lives, how long a lease lasts, who may review, which items enter."""
 
@@ -46,6 +73,10 @@ class ReviewConfig(StrictModel):
     )
     busy_timeout_s: float = Field(
         30.0, gt=0, description="How long a writer waits for the SQLite lock before giving up."
+    )
+    web: ReviewWebConfig = Field(
+        default_factory=ReviewWebConfig,
+        description="The review server in the browser (`any2capins review serve`).",
     )
 
     @field_validator("policy")

@@ -3,14 +3,12 @@ and how the one decode pass per clip runs (`DecodeSettings`, the top-level `deco
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
 from any2capins.config.base import StrictModel
-
-if TYPE_CHECKING:
-    from any2capins.io.frames import FrameRequest
+from any2capins.models.frames import FrameRequest
 
 
 class SamplingConfig(StrictModel):
@@ -34,8 +32,6 @@ class SamplingConfig(StrictModel):
 
     def request(self) -> FrameRequest:
         """This stage's `FrameRequest` for `decode_plan`."""
-        from any2capins.io.frames import FrameRequest
-
         return FrameRequest(fps=self.fps, count=None if self.fps else self.count,
                             max_frames=self.max_frames, max_side=self.max_side)
 

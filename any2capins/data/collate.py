@@ -5,7 +5,7 @@
   to the largest shape in the batch and stacked -> [B, ...]; next to each, `<key>_shape`
   (int64 [B, ndim]) holds every item's true shape, all zeros where the item had None. Build
   masks from it, e.g. `t < depth_shape[:, 0]` for valid frames.
-- lists of tensors (ref_images): a list per item, unchanged (crop sizes differ).
+- lists of tensors (ref_images, ref_masks): a list per item, unchanged (crop sizes differ).
 - everything else (ids, text, sections, condition lists, None-only fields): a list per item;
   `index` becomes an int64 tensor.
 """

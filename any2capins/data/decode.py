@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from any2capins.conditions.depth import decode_depth_png
 from any2capins.data.geometry import (
     intrinsics_matrix,
     plucker_embedding,
@@ -21,6 +20,7 @@ from any2capins.data.geometry import (
     scale_intrinsics,
     to_homogeneous,
 )
+from any2capins.io.depth_png import decode_depth_png
 
 Row = dict[str, Any]
 
@@ -54,7 +54,8 @@ def depth(row: Row, hw: tuple[int, int] | None) -> dict[str, np.ndarray]:
 
 
 def pose(row: Row, hw: tuple[int, int] | None) -> dict[str, np.ndarray]:
-    """`pose` float32 [T, P, K, 3] (x, y in output pixels, score), tracks in track-id order;
+    """`pose` float32 [T, P, K, 3] (x, y in output pixels, score), tracks in track-id order,
+    K the row's `keypoint_names` (133 for whole-body DWPose rows, 17 for COCO ones);
     frames where a person is absent are all zeros (score 0). Also `pose_present` [T, P],
     `pose_boxes` [T, P, 4] (xyxy, output pixels) and `pose_track_ids` [P]."""
     tracks = sorted(row["tracks"] or [], key=lambda t: t["track_id"])
@@ -113,6 +114,30 @@ def camera(row: Row, hw: tuple[int, int]) -> dict[str, np.ndarray] | None:
         "camera_timestamps": np.array([f["timestamp"] for f in frames], np.float64),
         "camera_focal_source": row.get("focal_source"),
     }
+
+
+def rle_mask(counts: str, height: int, width: int) -> np.ndarray:
+    """bool [height, width] from COCO compressed RLE counts (pycocotools)."""
+    from pycocotools import mask as coco
+
+    return coco.decode({"size": [height, width], "counts": counts.encode("ascii")}).astype(bool)
+
+
+def ref_masks(refs: Row | None, images: list[np.ndarray]) -> list[np.ndarray] | None:
+    """One bool mask per reference image, of that image's size: the subject's mask inside
+    the crop, from the clip's refs row (the images are its first crops, in order). None when
+    the row has no masks for them (refs.segment none, rows written before masks existed) or
+    no longer matches the images (the refs shard was redone after export)."""
+    crops = (refs or {}).get("crops") or []
+    if len(crops) < len(images):
+        return None
+    out = []
+    for crop, image in zip(crops, images, strict=False):
+        size = (crop["crop_height"], crop["crop_width"])
+        if crop.get("mask_rle") is None or image.shape[:2] != size:
+            return None
+        out.append(rle_mask(crop["mask_rle"], *size))
+    return out
 
 
 def jpeg_rgb(data: bytes) -> np.ndarray:

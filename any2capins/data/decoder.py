@@ -16,7 +16,7 @@ from any2capins.data.reader import RowRef, ShardCache
 from any2capins.models.captions import SECTIONS
 
 # the export's map: instance rows name their shards from it
-from any2capins.shortprompts.recipe import CONDITION_DIRS
+from any2capins.models.tables import CONDITION_TABLES, folder
 
 Item = dict[str, Any]
 
@@ -71,7 +71,8 @@ class InstanceDecoder:
                 from any2capins.data.render import render_pose
 
                 out["pose_image"] = render_pose(out["pose"], p["keypoint_names"], hw,
-                                                self.options.pose_min_score)
+                                                self.options.pose_min_score,
+                                                layout=p.get("keypoint_layout"))
         if rows.get("camera"):
             cam = decode.camera(rows["camera"], self.camera_hw(row))
             if cam is None:
@@ -92,10 +93,14 @@ class InstanceDecoder:
 
     def _identity(self, row: dict[str, Any]) -> Item:
         if not self.options.wants("identity") or "identity" not in row["conditions"]:
-            return {"ref_images": None, "ref_stitched": None}
+            return {"ref_images": None, "ref_stitched": None, "ref_masks": None}
         stitched = row.get("ref_stitched")
-        return {"ref_images": [decode.jpeg_rgb(b) for b in row["ref_images"] or []],
-                "ref_stitched": decode.jpeg_rgb(stitched) if stitched else None}
+        images = [decode.jpeg_rgb(b) for b in row["ref_images"] or []]
+        path = {r["type"]: r["path"] for r in row["condition_refs"]}.get("identity")
+        refs = self.cache.by_clip(path, row["clip_id"]) if path and images else None
+        return {"ref_images": images,
+                "ref_stitched": decode.jpeg_rgb(stitched) if stitched else None,
+                "ref_masks": decode.ref_masks(refs, images) if images else []}
 
     def _frames(self, row: dict[str, Any], shard: str, rows: dict[str, Any]) -> Item:
         source = self.options.frames
@@ -104,7 +109,8 @@ class InstanceDecoder:
         cond = rows.get(source)
         if cond is None:  # the instance does not use it: the clip's row of the same shard
             name = shard.rsplit("/", 1)[-1]
-            cond = self.cache.by_clip(f"{CONDITION_DIRS[source]}/{name}", row["clip_id"])
+            cond = self.cache.by_clip(f"{folder(CONDITION_TABLES[source])}/{name}",
+                                     row["clip_id"])
         if cond is None:
             return {"frames": None, "frames_timestamps": None,
                     "frames_error": f"the clip has no {source} row to take timestamps from"}
@@ -113,7 +119,17 @@ class InstanceDecoder:
         indices = cond["frame_indices"] if source != "camera" else [
             f["frame_index"] for f in cond["frames"] or []]
         clip = self.cache.clip_row(shard, row["clip_id"])
-        return frames_at(row["uri"], clip, indices, self.options.size)
+        return frames_at(row["uri"], clip, indices, self.options.size, self.decode_settings)
+
+    @property
+    def decode_settings(self) -> Any:
+        """The run's `decode:` section (from run.json), so the frames are the ones the
+        conditions were computed from; defaults for a run folder without one."""
+        if getattr(self, "_decode", None) is None:
+            from any2capins.runtime.paths import run_decode_settings
+
+            self._decode = run_decode_settings(self.run)
+        return self._decode
 
 
 def text_fields(row: dict[str, Any]) -> Item:

@@ -64,5 +64,5 @@ CONDITION_FIELDS: dict[str, tuple[str, ...]] = {
              "pose_image"),
     "camera": ("camera_plucker", "camera_K", "camera_w2c", "camera_measured",
                "camera_pose_measured", "camera_timestamps", "camera_focal_source"),
-    "identity": ("ref_images", "ref_stitched"),
+    "identity": ("ref_images", "ref_stitched", "ref_masks"),
 }

@@ -17,12 +17,12 @@ _CACHE_DIR = Path(tempfile.gettempdir()) / "any2capins-loader-clips"
 
 
 def frames_at(uri: str, clip: dict[str, Any] | None, indices: list[int],
-              hw: tuple[int, int] | None) -> dict[str, Any]:
+              hw: tuple[int, int] | None, settings: Any = None) -> dict[str, Any]:
     """`frames` uint8 [T, H, W, 3] at clip positions `indices` (a condition's `frame_indices`;
     resized to `hw` when given) and their `frames_timestamps` (presentation seconds from the
     start of the file's video stream, as the conditions' timestamps). A clip that cannot be
     read gives `frames` None and the reason in `frames_error`: one bad file must not stop a
-    training loop."""
+    training loop. `settings`: the run's `decode:` section (DecodeSettings)."""
     from any2capins.io.frames import sample_frames
 
     meta = None
@@ -37,7 +37,7 @@ def frames_at(uri: str, clip: dict[str, Any] | None, indices: list[int],
                                span_end_s=clip.get("span_end_s"))
     try:
         path = fs.local_copy(uri, str(_CACHE_DIR))
-        sampled = sample_frames(path, indices=list(indices), meta=meta)
+        sampled = sample_frames(path, indices=list(indices), meta=meta, settings=settings)
     except (DecodeError, OSError) as exc:
         return {"frames": None, "frames_timestamps": None,
                 "frames_error": f"{type(exc).__name__}: {exc}"}

@@ -14,6 +14,7 @@ from typing import Any
 from any2capins.io import fs
 from any2capins.io.shards import ShardStore
 from any2capins.models.instances import CONDITION_TYPES
+from any2capins.models.tables import folder
 
 _COLUMNS = ["instance_id", "clip_id", "duration_s", "conditions", "condition_set",
             "n_ref", "short_prompt_words", "caption_words", "caption_complete", "split",
@@ -24,7 +25,7 @@ def _instances(store: ShardStore) -> list[dict[str, Any]]:
     import pyarrow.compute as pc
     import pyarrow.dataset as ds
 
-    loc = store.root.join("instances")
+    loc = store.root.join(folder("instances"))
     files = [p for p in fs.list_files(loc, ".parquet") if "/_" not in p[len(loc.path):]]
     if not files:
         return []

@@ -18,22 +18,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
-    from any2capins.export.card import stats_table, write_card
-    from any2capins.export.leftout import left_out_lines
-    from any2capins.export.stage import ExportStage
-    from any2capins.runlog import run_single_stage
+    from any2capins.export.jobs import export_job
+    from any2capins.runtime.job import run_job
 
-    ctx, summary = run_single_stage(args, "export", lambda c: ExportStage(c.export),
-                                    "shortprompts", f"any2capins shortprompts --run {args.run}")
-    stats = write_card(ctx.store, plots=ctx.config.export.plots)
-    ctx.add_summary({"stage": "export-left-out", **stats["left_out"]})
-    ctx.finish()
-    print(summary.line())
-    print()
-    print(stats_table(stats))
-    print()
-    print("\n".join(left_out_lines(stats["left_out"])))
-    root = ctx.store.root
-    print(f"\ninstances:    {root.join('instances').uri()}")
-    print(f"dataset card: {root.join('README.md').uri()}  (stats.json, card/*.png)")
-    return 1 if summary.shards_failed else 0
+    return run_job(export_job(args))

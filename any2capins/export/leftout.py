@@ -25,6 +25,7 @@ from typing import Any
 
 from any2capins.io import fs
 from any2capins.io.shards import ShardStore
+from any2capins.models.tables import folder
 
 BUCKETS: dict[str, str] = {
     "caption_error": "caption failed (error rows in _errors/captions)",
@@ -58,7 +59,7 @@ def _errors(store: ShardStore, stage: str) -> list[dict[str, Any]]:
 
 def _review(store: ShardStore) -> tuple[set[str], set[str]]:
     """(approved clip ids, rejected clip ids: latest decision is a reject)."""
-    approved = {r["clip_id"] for r in _column(store, "review/decisions", ["clip_id"])}
+    approved = {r["clip_id"] for r in _column(store, folder("review.decisions"), ["clip_id"])}
     latest: dict[str, tuple[int, str]] = {}
     loc = store.root.join("review", "audit.parquet")
     if fs.exists(loc):
@@ -86,17 +87,17 @@ def _bucket(cid: str, s: dict[str, Any]) -> str:
 
 def left_out(store: ShardStore) -> dict[str, Any]:
     """Clip counts per bucket, and instances lost to short-prompt / export error rows."""
-    clips = [r["clip_id"] for r in _column(store, "clips", ["clip_id"])]
-    merged = _column(store, "captions/merged", ["clip_id", "missing"])
+    clips = [r["clip_id"] for r in _column(store, folder("clips"), ["clip_id"])]
+    merged = _column(store, folder("captions.merged"), ["clip_id", "missing"])
     approved, rejected = _review(store)
     sp_errors, ex_errors = _errors(store, "shortprompts"), _errors(store, "export")
     sets = {
-        "exported": {r["clip_id"] for r in _column(store, "instances", ["clip_id"])},
+        "exported": {r["clip_id"] for r in _column(store, folder("instances"), ["clip_id"])},
         "cap_err": {r["clip_id"] for r in _errors(store, "captions")},
         "merged": {r["clip_id"] for r in merged},
         "incomplete": {r["clip_id"] for r in merged if r.get("missing")},
         "approved": approved, "rejected": rejected,
-        "prompted": {r["clip_id"] for r in _column(store, "shortprompts", ["clip_id"])},
+        "prompted": {r["clip_id"] for r in _column(store, folder("shortprompts"), ["clip_id"])},
         "sp_err": {r["clip_id"] for r in sp_errors},
         "ex_err": {r["clip_id"] for r in ex_errors},
     }

@@ -1,8 +1,8 @@
 """The export stage: short prompt + approved caption + clip + conditions -> instance row.
 
-Input `shortprompts/` shard N (one row per instance); side inputs of the same shard are joined
-in `begin_shard`: clips, approved captions, condition availability and (for identity sets) the
-reference crops' JPEG bytes. Output `instances/` shard N, rows of `InstanceRecord`.
+Input `shortprompts/` shard N (one row per instance); side tables of the same shard, handed
+over by the runtime: clips, approved captions, condition availability and (for identity sets)
+the reference crops' JPEG bytes. Output `instances/` shard N, rows of `InstanceRecord`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from any2capins.config.export import ExportConfig
-from any2capins.io import fs
-from any2capins.io.shards import ShardStore, shard_name
-from any2capins.models.captions import SECTIONS
+from any2capins.io.shards import shard_name
+from any2capins.models.captions import SECTIONS, caption_text
 from any2capins.models.clips import ClipRecord
+from any2capins.models.conditionsets import AVAILABILITY_COLUMNS, ClipConditions, clip_conditions
 from any2capins.models.instances import (
     ConditionRef,
     InstanceRecord,
@@ -24,9 +24,9 @@ from any2capins.models.instances import (
     ShortPromptRecord,
 )
 from any2capins.models.review import ApprovedCaption
-from any2capins.runtime.stage import Failure, Stage
-from any2capins.shortprompts.recipe import CONDITION_DIRS, ClipConditions, load_shard_conditions
-from any2capins.shortprompts.stage import caption_text
+from any2capins.models.tables import CONDITION_TABLES, folder
+from any2capins.runtime.inputs import Inputs
+from any2capins.runtime.stage import Failure, SideTable, Stage
 
 
 def split_for(clip_id: str, test_fraction: float, salt: str) -> str:
@@ -35,62 +35,53 @@ def split_for(clip_id: str, test_fraction: float, salt: str) -> str:
     return "test" if h < test_fraction else "train"
 
 
-def _crops(store: ShardStore, index: int) -> dict[str, tuple[list[bytes], bytes | None]]:
-    """JPEG crops and the stitched image per clip of refs shard `index`. The crops keep the refs
-    rank (people first, then quality weighted by how often the subject was seen): the order of
-    the stitched image, left to right, and of the crops the caption writer saw, so 'image N'
-    names the same subject everywhere."""
-    loc = store.root.join(CONDITION_DIRS["identity"], shard_name(index))
-    if not fs.exists(loc):
-        return {}
-    import pyarrow.parquet as pq
-
-    cols = ["clip_id", "crops", "stitched_jpeg"]
-    table = pq.read_table(loc.path, filesystem=loc.fs, columns=cols)
-    out = {}
-    for row in table.to_pylist():
-        out[row["clip_id"]] = ([c["jpeg"] for c in row["crops"] or []], row["stitched_jpeg"])
-    return out
-
-
 class ExportStage(Stage[ShortPromptRecord, InstanceRecord]):
     name = "export"
     input_model = ShortPromptRecord
     output_model = InstanceRecord
-    output_dir = "instances"
+    input_dir = folder("shortprompts")
+    output_dir = folder("instances")
 
     def __init__(self, config: ExportConfig) -> None:
         super().__init__(config.resources)
         self.config = config
-        self.index = 0
-        self.clips: dict[str, ClipRecord] = {}
-        self.approved: dict[str, ApprovedCaption] = {}
-        self.conditions: dict[str, ClipConditions] = {}
-        self.crops: dict[str, tuple[list[bytes], bytes | None]] = {}
 
-    def begin_shard(self, index: int, run_dir: str) -> None:
-        store = ShardStore(run_dir)
-        self.index = index
-        self.clips = {c.clip_id: c for c in store.read_shard("clips", index, ClipRecord)}
-        self.approved = {a.clip_id: a for a in
-                         store.read_shard("review/decisions", index, ApprovedCaption)}
-        self.conditions = load_shard_conditions(store, index)
-        self.crops = _crops(store, index) if self.config.include_ref_images else {}
+    def side_tables(self) -> list[SideTable]:
+        """The clip row, the approved caption, the condition columns that decide availability
+        and (for identity sets) the reference crops. The crops keep the refs rank (people
+        first, then quality weighted by how often the subject was seen): the order of the
+        stitched image, left to right, and of the crops the caption writer saw, so 'image N'
+        names the same subject everywhere."""
+        refs = (("crops", "stitched_jpeg") if self.config.include_ref_images else ())
+        tables = [SideTable("clips"), SideTable("review.decisions")]
+        for table, cols, lengths in AVAILABILITY_COLUMNS.values():
+            full = refs if table == CONDITION_TABLES["identity"] else ()
+            tables.append(SideTable(table, (*cols, *lengths, *full),
+                                    tuple(c for c in lengths if c not in full)))
+        return tables
 
-    def process_batch(self, batch: Sequence[ShortPromptRecord]) -> list[Any]:
-        return [self._one(sp) for sp in batch]
+    def process_batch(self, batch: Sequence[ShortPromptRecord], inputs: Inputs) -> list[Any]:
+        return [self._one(sp, inputs) for sp in batch]
 
-    def _one(self, sp: ShortPromptRecord) -> InstanceRecord | Failure:
-        clip = self.clips.get(sp.clip_id)
-        approved = self.approved.get(sp.clip_id)
-        if clip is None or approved is None:
-            what = "clip row" if clip is None else "approved caption"
-            return Failure("MissingInput", f"no {what} for clip {sp.clip_id} in shard {self.index}")
+    def _one(self, sp: ShortPromptRecord, inputs: Inputs) -> InstanceRecord | Failure:
+        clip_row, approved_row = inputs.row("clips", sp.clip_id), \
+            inputs.row("review.decisions", sp.clip_id)
+        if clip_row is None or approved_row is None:
+            what = "clip row" if clip_row is None else "approved caption"
+            return Failure("MissingInput", f"no {what} for clip {sp.clip_id} in shard "
+                           f"{inputs.shard}")
+        clip = ClipRecord.model_validate(clip_row)
+        approved = ApprovedCaption.model_validate(approved_row)
         if approved.version != sp.caption_version:
             return Failure("StaleShortPrompt", "the approved caption changed after the short "
                            "prompt was written; rerun shortprompts --force")
-        cond = self.conditions.get(sp.clip_id, ClipConditions())
-        images, stitched = self.crops.get(sp.clip_id, ([], None))
+        rows = {kind: inputs.row(table, sp.clip_id)
+                for kind, (table, _, _) in AVAILABILITY_COLUMNS.items()}
+        cond = clip_conditions(rows)
+        refs = rows["identity"] or {}
+        images = [c["jpeg"] for c in refs.get("crops") or []] \
+            if self.config.include_ref_images and isinstance(refs.get("crops"), list) else []
+        stitched = refs.get("stitched_jpeg") if self.config.include_ref_images else None
         n = sp.n_ref_images
         sections = {s: getattr(approved, s, None) for s in SECTIONS}
         text = caption_text(sections)
@@ -99,7 +90,7 @@ class ExportStage(Stage[ShortPromptRecord, InstanceRecord]):
             span_start_s=clip.span_start_s, span_end_s=clip.span_end_s,
             duration_s=clip.duration_s, width=clip.width, height=clip.height,
             conditions=sp.conditions, condition_set=sp.condition_set,
-            condition_refs=[self._ref(t, sp.clip_id) for t in sp.conditions],
+            condition_refs=[self._ref(t, sp.clip_id, inputs.shard) for t in sp.conditions],
             ref_images=images[:n] if n else [],
             ref_stitched=stitched if n > 1 else None,
             camera_status=cond.camera_status if "camera" in sp.conditions else None,
@@ -110,8 +101,9 @@ class ExportStage(Stage[ShortPromptRecord, InstanceRecord]):
             split=split_for(sp.clip_id, self.config.test_fraction, self.config.split_salt),
         )
 
-    def _ref(self, ctype: str, clip_id: str) -> ConditionRef:
-        path = f"{CONDITION_DIRS[ctype]}/{shard_name(self.index)}"
+    @staticmethod
+    def _ref(ctype: str, clip_id: str, index: int) -> ConditionRef:
+        path = f"{folder(CONDITION_TABLES[ctype])}/{shard_name(index)}"
         return ConditionRef(type=ctype, path=path, clip_id=clip_id)
 
     @staticmethod

@@ -21,23 +21,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def run(args: argparse.Namespace) -> int:
-    from any2capins.config import load_config
-    from any2capins.ingest.duplicates import VIDEOS, summary_line, videos_summary
-    from any2capins.ingest.run import run_ingest
-    from any2capins.ingest.sources import check_source
-    from any2capins.runlog import RunContext
+    from any2capins.ingest.run import ingest_job
+    from any2capins.runtime.job import run_job
 
-    config = load_config(args.config, args.overrides)
-    check_source(args.src, config.ingest.extensions)  # a bad SRC: one line, nothing written
-    ctx = RunContext(args.out, "ingest", config)
-    outcome = run_ingest(args.src, args.out, config, force=args.force)
-    ctx.add_summary(outcome.summary)
-    ctx.add_summary(videos_summary(outcome.videos))
-    ctx.finish()
-    print(outcome.summary.line())
-    print(summary_line(outcome.videos))
-    print(f"clips:  {ctx.store.root.join('clips').uri()}")
-    print(f"videos: {ctx.store.root.join(VIDEOS).uri()}  (clips and dropped shots per video)")
-    if any(x.status != "ok" or x.shots_dropped for x in outcome.videos):
-        print(f"errors: {ctx.store.root.join('_errors', 'ingest').uri()}")
-    return 1 if outcome.summary.shards_failed else 0
+    return run_job(ingest_job(args))

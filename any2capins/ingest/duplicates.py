@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from any2capins.ingest.stage import LISTING
+from any2capins.ingest.layout import LISTING, overflow_of
 from any2capins.io import fs
 from any2capins.io.shards import ShardStore
 from any2capins.models.clips import ClipRecord
@@ -52,51 +52,71 @@ def _columns(store: ShardStore, index: int) -> list[tuple[str, str]]:
 
 
 def resolve_duplicates(run_dir: str) -> DuplicateReport:
-    """Turn every later copy of already-ingested content into a DuplicateContent error row."""
+    """Turn every later copy of already-ingested content into a DuplicateContent error row.
+    A source shard and its overflow shards (ingest/layout.py) are one unit: the copy's rows
+    leave whichever of them holds them, its error row goes to the source shard."""
     store = ShardStore(run_dir)
     order = listing_order(store)
-    shards = sorted(d.shard for d in store.done_records(STAGE))
-    rows = {i: _columns(store, i) for i in shards}
+    records = {d.shard: d for d in store.done_records(STAGE)}
+    rows = {i: _columns(store, i) for i in records}
     keeper: dict[str, str] = {}
-    for uri, sha in (r for i in shards for r in rows[i]):
+    for uri, sha in (r for i in sorted(rows) for r in rows[i]):
         best = keeper.get(sha)
         if best is None or order.get(uri, 1 << 62) < order.get(best, 1 << 62):
             keeper[sha] = uri
     report = DuplicateReport()
-    for i in shards:
-        dups = {uri: keeper[sha] for uri, sha in rows[i] if keeper[sha] != uri}
+    parts = overflow_of(store)
+    for i in sorted(i for i, d in records.items() if d.part_of is None):
+        unit = [i, *(m for m in parts.get(i, []) if m in rows)]
+        dups = {uri: keeper[sha] for m in unit for uri, sha in rows[m] if keeper[sha] != uri}
         if dups:
-            _rewrite(store, i, dups)
+            for m in unit:
+                if any(uri in dups for uri, _ in rows[m]) or m == i:
+                    _rewrite(store, m, dups, errors_here=m == i)
+                    report.shards_rewritten.append(m)
             report.kept_for.update(dups)
-            report.shards_rewritten.append(i)
     if report.kept_for:
         log.warning("ingest: %d file(s) repeat content already ingested; each is recorded as "
                     "DuplicateContent", len(report.kept_for))
     return report
 
 
-def _rewrite(store: ShardStore, index: int, dups: dict[str, str]) -> None:
+def _rewrite(store: ShardStore, index: int, dups: dict[str, str], *, errors_here: bool) -> None:
     done = store.done(STAGE, index)
     if done is None:  # vanished since listed: the next run redoes the shard anyway
         return
     rows = store.read_shard(CLIPS, index, ClipRecord)
-    sha = {r.uri: r.content_sha256 for r in rows}
-    errors = [e for e in store.shard_errors(STAGE, index) if e.uri not in dups]
-    errors += [ErrorRecord(
-        stage=STAGE, shard=index, clip_id=None, uri=uri, error_class="DuplicateContent",
-        message=f"same bytes (sha256 {sha[uri][:16]}) as {kept}, which is ingested; this copy "
-        "is left out so clip ids stay unique",
-    ) for uri, kept in sorted(dups.items())]
+    errors = store.shard_errors(STAGE, index)
+    if errors_here:
+        sha = dict(_columns_all(store, index, rows))
+        have = {(e.uri, e.error_class) for e in errors}
+        errors = [e for e in errors if e.uri not in dups or e.error_class == "DuplicateContent"]
+        errors += [ErrorRecord(
+            stage=STAGE, shard=index, clip_id=None, uri=uri, error_class="DuplicateContent",
+            message=f"same bytes (sha256 {sha.get(uri, '?')[:16]}) as {kept}, which is "
+            "ingested; this copy is left out so clip ids stay unique",
+        ) for uri, kept in sorted(dups.items()) if (uri, "DuplicateContent") not in have
+            and uri in sha]
     kept_rows = [r for r in rows if r.uri not in dups]
     failed = {e.uri for e in errors}
     new_done = done.model_copy(update={
-        "ok_items": done.input_rows - len(failed), "output_rows": len(kept_rows),
-        "error_rows": len(errors), "finished": utc_now(),
+        "ok_items": max(0, done.input_rows - len(failed)) if done.part_of is None else 0,
+        "output_rows": len(kept_rows), "error_rows": len(errors), "finished": utc_now(),
         "retriable_errors": sum(e.retriable for e in errors),
     })
     store.remove_done(STAGE, index)
     store.write_shard(output_dir=CLIPS, model=ClipRecord, index=index, rows=kept_rows,
                       errors=errors, done=new_done)
+
+
+def _columns_all(store: ShardStore, index: int,
+                 rows: list[ClipRecord]) -> list[tuple[str, str]]:
+    """(uri, sha) of the source shard's clips, its overflow shards included."""
+    out = [(r.uri, r.content_sha256) for r in rows]
+    for m in overflow_of(store).get(index, []):
+        if store.done(STAGE, m) is not None:
+            out += _columns(store, m)
+    return out
 
 
 @dataclass(frozen=True)

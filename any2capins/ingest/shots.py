@@ -47,8 +47,12 @@ Contract of `detect_shots(path, config)`:
   detector instead of adding to it, and the content score's plane distance uses cv2.norm (the
   same values as PySceneDetect's numpy code, about twice as fast); bench/shots.py compares the
   whole against a plain decode at the same size.
-- A packet that fails to decode is skipped (counted in `skipped_packets`); DecodeError is raised
-  only when no frame decodes at all.
+- Decoding goes through the project's packet loop (`io.packets`, the sampler's and the probe's
+  error policy): a packet that fails to decode costs its frame, counted in `skipped_packets`
+  with the decoder's words in `messages`; a demux error ends the scan there (noted). DecodeError
+  (with those words) is raised only when no frame decodes at all. A frame without a timestamp
+  is placed one period after the previous frame, by the frame-rate rule
+  (`io.streams.frame_rate`).
 """
 
 from __future__ import annotations
@@ -72,6 +76,8 @@ from any2capins.ingest.cuts import (
     resolve_cuts,
 )
 from any2capins.ingest.spans import Shot, shot_between, split_shot
+from any2capins.io.packets import Notes, decoded
+from any2capins.io.streams import frame_rate
 
 T = TypeVar("T")
 DETECT_WIDTH = 256  # PySceneDetect's own auto-downscale target width
@@ -87,6 +93,7 @@ class ShotScan:
     frames: int = 0
     stream_index: int = 0
     skipped_packets: int = 0
+    messages: list[str] = field(default_factory=list)  # the decoder's words, deduplicated
     detector_cuts: int = 0  # what the detector reported
     resolution: Resolution | None = None  # None: dense cuts were not resolved
 
@@ -127,24 +134,13 @@ def _scaled_size(width: int, height: int) -> tuple[int, int]:
     return DETECT_WIDTH, h
 
 
-def _frames(container: Any, stream: Any, counter: list[int]) -> Iterator[Any]:
-    """Decoded frames of `stream` in presentation order; packets that fail are skipped."""
-    import av
-
-    for packet in container.demux(stream):
-        try:
-            yield from packet.decode()
-        except av.FFmpegError:
-            counter[0] += 1
-
-
-def _small_frames(container: Any, stream: Any, counter: list[int]) -> Iterator[tuple[float, Any]]:
+def _small_frames(container: Any, stream: Any, notes: Notes) -> Iterator[tuple[float, Any]]:
     """(presentation time in seconds, low-res BGR image) of every decoded frame."""
-    tb, rate = stream.time_base, _rate(stream)
+    tb, rate = stream.time_base, frame_rate(stream)
     last: float | None = None
     size: tuple[int, int] | None = None  # of the first frame: the detector compares frames of
     # one size, and a stream may change resolution mid-way (a splice: often a cut there too)
-    for frame in _frames(container, stream, counter):
+    for frame in decoded(container, stream, notes):
         pts = frame.pts if frame.pts is not None else getattr(frame, "dts", None)
         nominal = 0.0 if last is None else last + 1 / rate  # for a frame without timestamp
         t = float(pts * tb) if pts is not None and tb else nominal
@@ -193,27 +189,37 @@ def prefetch(items: Iterator[T], depth: int = 8) -> Iterator[T]:
         thread.join()
 
 
+@dataclass
+class _Scan:
+    """What `scan_times` read: the time of every frame, then the end of the last frame; the
+    sorted positions of frames that start a new shot; the stream's index; what went wrong."""
+
+    times: array
+    cuts: list[int]
+    stream_index: int
+    notes: Notes
+
+
 def scan_times(
     path: str, detector: Any, stream_index: int | None = None,
     evidence: CutEvidence | None = None,
-) -> tuple[array, list[int], int, int]:
+) -> _Scan:
     """Decode `path` once, feeding low-res BGR frames to `detector` (and, when given, to
-    `evidence`, which measures each cut the detector reports). Returns (time of every frame,
-    then the end of the last frame; sorted positions of frames that start a new shot; the
-    stream's index; packets that failed to decode)."""
+    `evidence`, which measures each cut the detector reports). DecodeError (with the decoder's
+    words) when no frame decodes."""
     from scenedetect.common import FrameTimecode
 
     from any2capins.io.streams import open_container, pick_stream
 
     times: array = array("d")
     cuts: list[int] = []
-    skipped = [0]
+    notes = Notes()
     with open_container(path, purpose="shots") as container:
         stream = pick_stream(container, stream_index)
         stream.thread_type = "AUTO"
-        rate = _rate(stream)
+        rate = frame_rate(stream)
         # closed explicitly: the decode thread must stop before the container closes
-        with closing(prefetch(_small_frames(container, stream, skipped))) as frames:
+        with closing(prefetch(_small_frames(container, stream, notes))) as frames:
             for t, img in frames:
                 times.append(t)
                 tc = FrameTimecode(len(times) - 1, rate)
@@ -224,17 +230,13 @@ def scan_times(
                         evidence.add_cut(c)
                 cuts.extend(found)
         if not times:
-            raise DecodeError("shot detection decoded no frames")
+            said = "; ".join(notes.lines()) or "no decoder message"
+            raise DecodeError(f"shot detection decoded no frames: {said}")
         last = FrameTimecode(len(times) - 1, rate)
         cuts.extend(c.frame_num for c in detector.post_process(last))  # no evidence: kept
         index = stream.index
     times.append(times[-1] + _last_duration(times, rate))
-    return times, sorted({c for c in cuts if 0 < c < len(times) - 1}), index, skipped[0]
-
-
-def _rate(stream: Any) -> float:
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    return float(rate) if rate else 25.0
+    return _Scan(times, sorted({c for c in cuts if 0 < c < len(times) - 1}), index, notes)
 
 
 def _last_duration(times: array, rate: float) -> float:
@@ -254,7 +256,8 @@ def detect_shots(path: str, config: ShotsConfig, stream_index: int | None = None
         if config.detector == "content" and config.threshold is not None:
             threshold = config.threshold
         evidence = CutEvidence(threshold, getattr(detector, "window_width", 0))
-    times, found, index, skipped = scan_times(path, detector, stream_index, evidence)
+    scan = scan_times(path, detector, stream_index, evidence)
+    times, found = scan.times, scan.cuts
     cuts, resolution = found, None
     if evidence is not None:
         cuts, resolution = resolve_cuts(times, evidence, found, config.min_len_s)
@@ -267,5 +270,7 @@ def detect_shots(path: str, config: ShotsConfig, stream_index: int | None = None
         dropped = [s for s in raw if s.duration_s < config.min_len_s]
     if config.max_len_s is not None:
         kept = [p for s in kept for p in split_shot(times, s, config.max_len_s)]
-    return ShotScan(shots=kept, dropped=dropped, cuts=len(cuts), frames=n, stream_index=index,
-                    skipped_packets=skipped, detector_cuts=len(found), resolution=resolution)
+    return ShotScan(shots=kept, dropped=dropped, cuts=len(cuts), frames=n,
+                    stream_index=scan.stream_index, skipped_packets=scan.notes.failed_packets,
+                    messages=scan.notes.lines(), detector_cuts=len(found),
+                    resolution=resolution)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,18 @@ import pyarrow as pa
 
 from any2capins.config.ingest import IngestConfig
 from any2capins.errors import DecodeError, InputError
+from any2capins.ingest.layout import LISTING, read_layout
 from any2capins.ingest.shots import ShotScan, detect_shots
 from any2capins.ingest.sources import discover
 from any2capins.io import fs
 from any2capins.io.probe import ProbeResult, probe
 from any2capins.io.shards import ShardStore
 from any2capins.models.clips import ClipRecord, SourceRecord
+from any2capins.models.tables import folder
+from any2capins.runtime.inputs import Inputs
 from any2capins.runtime.stage import Failure, ShardTask, Stage
 
 log = logging.getLogger(__name__)
-LISTING = "ingest/sources.parquet"
 
 
 def clip_id_for(content_sha256: str, span: tuple[float, float] | None = None) -> str:
@@ -58,13 +59,12 @@ class ProbeStage(Stage[SourceRecord, ClipRecord]):
     name = "ingest"
     input_model = SourceRecord
     output_model = ClipRecord
-    output_dir = "clips"
+    output_dir = folder("clips")
     fan_out = True
 
     def __init__(self, config: IngestConfig) -> None:
         super().__init__(config.resources)
         self.config = config
-        self.cache_dir = str(Path(tempfile.gettempdir()) / "any2capins-cache")
 
     def item_key(self, item: SourceRecord) -> tuple[str | None, str]:
         return None, item.uri
@@ -86,12 +86,13 @@ class ProbeStage(Stage[SourceRecord, ClipRecord]):
                 out["scenedetect"] = "missing"
         return out
 
-    def process_batch(self, batch: Sequence[SourceRecord]) -> list[list[ClipRecord | Failure]]:
+    def process_batch(self, batch: Sequence[SourceRecord],
+                      inputs: Inputs | None = None) -> list[list[ClipRecord | Failure]]:
         return [self._one(item) for item in batch]
 
     def _one(self, item: SourceRecord) -> list[ClipRecord | Failure]:
         try:
-            path = fs.local_copy(item.uri, self.cache_dir)
+            path = fs.local_copy(item.uri)
             digest, size = sha256_file(path, self.config.hash_chunk_mb)
         except (OSError, pa.ArrowException) as exc:
             return [Failure("UnreadableFile", f"cannot read {item.uri}: {exc}")]
@@ -110,8 +111,8 @@ class ProbeStage(Stage[SourceRecord, ClipRecord]):
         except DecodeError as exc:
             return [Failure("ShotDetectionError", f"shot detection failed: {exc}")]
         if scan.skipped_packets:
-            log.warning("%s: %d packet(s) did not decode during shot detection (skipped)",
-                        item.uri, scan.skipped_packets)
+            log.warning("%s: %d packet(s) did not decode during shot detection (skipped): %s",
+                        item.uri, scan.skipped_packets, "; ".join(scan.messages))
         if scan.note:  # dense detector cuts re-examined (camera motion, flashes, dissolves)
             log.info("%s: %s", item.uri, scan.note)
         return shot_rows(whole, scan, self.config.shots.min_len_s)
@@ -161,7 +162,9 @@ def plan_ingest(src: str, run_dir: str, config: IngestConfig) -> list[ShardTask]
     if known and new:
         log.info("%d new clip(s) since this run's last ingest; appended as new shards", len(new))
     next_index = max((i for i, _ in known.values()), default=-1) + 1
-    next_shard = max((s for _, s in known.values()), default=-1) + 1
+    # after every shard in use, overflow shards of long videos included (ingest/layout.py)
+    used = [s for _, s in known.values()] + list(read_layout(store).values())
+    next_shard = max(used, default=-1) + 1
     for k, uri in enumerate(new):
         known[uri] = (next_index + k, next_shard + k // config.clips_per_shard)
     if new or not store.exists(LISTING):

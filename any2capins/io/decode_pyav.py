@@ -16,10 +16,9 @@ output frame with the k-th index timestamp (no seeks on such files). A seek that
 wanted frame is retried earlier (the keyframe's dts: MPEG-TS indexes by decode time; then the
 keyframe before), and the seek point that worked is kept for the rest of the clip.
 
-Messages: the words kept are FFmpeg's error strings as PyAV raises them (e.g. "Invalid data
-found when processing input"). FFmpeg's log is deliberately left off: PyAV's log callback can
-deadlock with FFmpeg's frame-threaded decoders (seen here under load), which is why PyAV
-disables logging by default.
+Errors: the packet loop's policy (`io.packets`): a damaged packet costs its frame, counted,
+its error kept in FFmpeg's words as PyAV raises them (e.g. "Invalid data found when processing
+input"); a request fails only below `decode.min_decoded_fraction` (`sampling.check_enough`).
 
 Pixels: swscale converts every frame to 8-bit RGB (rgb24) with the frame's colour matrix and
 range, so 10/12-bit YUV comes out as correct 8-bit RGB. Frames tagged HDR (PQ or HLG transfer)
@@ -42,28 +41,26 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from any2capins.errors import DecodeError
-from any2capins.io.frames import (
+from any2capins.io.hdr import convert, plan_for
+from any2capins.io.packets import Notes, decoded, decoder_message
+from any2capins.io.sampling import (
     FrameRequest,
     SampledFrames,
+    VideoMeta,
     check_enough,
-    decoder_message,
     plan_positions,
     target_size,
 )
-from any2capins.io.hdr import convert, plan_for
 from any2capins.io.streams import (
     FrameIndex,
-    Notes,
     frame_rotation,
     open_container,
-    packets,
     pick_stream,
     scan_index,
 )
 
 if TYPE_CHECKING:
     from any2capins.config.sampling import DecodeSettings
-    from any2capins.io.frames import VideoMeta
 
 log = logging.getLogger(__name__)
 
@@ -254,15 +251,12 @@ def _nearer(prev: tuple[Any, int] | None, cur: tuple[Any, int], target: int) -> 
 
 def _frames(container: Any, stream: Any, start: int | None, notes: Notes,
             ordinal: list[int] | None) -> Iterator[tuple[Any, int]]:
-    """Decoded frames with their pts from keyframe `start` (None: the stream start), packet by
-    packet so that a damaged packet costs its frame, not the pass (its error is noted).
+    """Decoded frames with their pts from keyframe `start` (None: the stream start), through
+    the packet loop (`io.packets`: a damaged packet costs its frame, not the pass).
     With `ordinal`, the k-th output frame gets pts ordinal[k]; else the frame's own pts,
     and UnorderedError when those go backwards."""
-    container.seek(start if start is not None else 0, stream=stream, backward=True)
-    cc = stream.codec_context
-    cc.flush_buffers()
     last: int | None = None
-    for frame in _decoded(container, stream, cc, notes):
+    for frame in decoded(container, stream, notes, seek_to=start if start is not None else 0):
         if ordinal is not None:
             k = 0 if last is None else last + 1
             if k >= len(ordinal):
@@ -274,18 +268,6 @@ def _frames(container: Any, stream: Any, start: int | None, notes: Notes,
             raise UnorderedError
         last = frame.pts
         yield frame, frame.pts
-
-
-def _decoded(container: Any, stream: Any, cc: Any, notes: Notes) -> Iterator[Any]:
-    """Frames of the stream from the current position; a packet that fails to decode is
-    skipped (its error noted)."""
-    for packet in packets(container, stream, notes):
-        try:
-            frames = cc.decode(packet if packet.size else None)
-        except Exception as exc:  # noqa: BLE001 - FFmpeg error types; skip the packet
-            notes.add(decoder_message(exc))
-            continue
-        yield from frames
 
 
 def _serve(st: _Pass, position: int, best: tuple[Any, int]) -> None:

@@ -8,7 +8,10 @@ no decoding: every frame packet is counted, empty/discarded ones are not), not f
 fields, which over- or under-state frames on real files. Only the first frame is decoded (to
 prove the stream decodes and to read its size and display rotation); a long video therefore
 costs one read of its bytes, no full decode. Where packets carry no timestamps at all, every
-frame is decoded to count them (correctness first).
+frame is decoded to count them (correctness first). Decoding goes through the packet loop
+(`io.packets`): a damaged packet is skipped, its error kept; the probe fails (DecodeError with
+the decoder's words) only when no frame decodes. The fps of a clip with one frame, or without
+timestamps, follows the frame-rate rule (`io.streams.frame_rate`).
 
 Rotation: `rotation` is the counter-clockwise display rotation in degrees (0/90/180/270) from
 the display matrix; width/height are display (rotated) sizes.
@@ -18,13 +21,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from any2capins.errors import DecodeError
-from any2capins.io.frames import decoder_message
-
-if TYPE_CHECKING:
-    from any2capins.io.streams import Notes
+from any2capins.io.packets import Notes, decoded, decoder_message
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class ProbeResult:
 def probe(path: str) -> ProbeResult:
     """Probe a local file. Raises DecodeError (with FFmpeg's words) when it has no video stream
     that decodes."""
-    from any2capins.io.streams import Notes, open_container
+    from any2capins.io.streams import open_container
 
     notes = Notes()
     try:
@@ -61,18 +61,17 @@ def probe(path: str) -> ProbeResult:
 
 
 def _probe(c: Any, notes: Notes) -> ProbeResult:
-    from any2capins.io.streams import frame_rotation, pick_stream, scan_index
+    from any2capins.io.streams import frame_rate, frame_rotation, pick_stream, scan_index
 
     stream = pick_stream(c)
     index = scan_index(c, stream, (None, None), notes)
     first = _first_frame(c, stream, notes)
     if first is None:
         raise DecodeError("cannot decode video: no frame decoded")
-    n = len(index.pts) or _count_frames(c, stream)
+    n = len(index.pts) or _count_frames(c, stream, notes)
     start = index.seconds(index.pts[0]) if index.pts else 0.0
     duration = max(index.end_s - start, 0.0) if index.pts else _header_duration(c, stream)
-    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-    fps = n / duration if n > 1 and duration > 0 else (float(rate) if rate else 0.0)
+    fps = n / duration if n > 1 and duration > 0 else frame_rate(stream)
     rotation = frame_rotation(first)
     w, h = first.width, first.height
     return ProbeResult(
@@ -84,26 +83,13 @@ def _probe(c: Any, notes: Notes) -> ProbeResult:
 
 
 def _first_frame(c: Any, stream: Any, notes: Notes) -> Any:
-    """The first frame that decodes (damaged leading packets skipped; errors noted)."""
-    c.seek(0, stream=stream, backward=True)
-    cc = stream.codec_context
-    cc.flush_buffers()
-    for packet in c.demux(stream):
-        try:
-            frames = cc.decode(packet if packet.size else None)
-        except Exception as exc:  # noqa: BLE001 - FFmpeg error types
-            notes.add(decoder_message(exc))
-            continue
-        if frames:
-            return frames[0]
-    return None
+    """The first frame that decodes (damaged leading packets skipped, their errors noted)."""
+    return next(decoded(c, stream, notes, seek_to=0), None)
 
 
-def _count_frames(c: Any, stream: Any) -> int:
+def _count_frames(c: Any, stream: Any, notes: Notes) -> int:
     """Frames by full decode: only for streams whose packets carry no timestamps."""
-    c.seek(0, stream=stream, backward=True)
-    stream.codec_context.flush_buffers()
-    return sum(1 for _ in c.decode(stream))
+    return sum(1 for _ in decoded(c, stream, notes, seek_to=0))
 
 
 def _header_duration(c: Any, stream: Any) -> float:

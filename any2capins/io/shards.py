@@ -72,6 +72,14 @@ class ShardStore:
         payload = done.model_dump_json(indent=2).encode()
         fs.write_bytes_atomic(self.done_loc(done.stage, index), payload)
 
+    def write_shard_records(self, *, index: int, errors: Sequence[ErrorRecord],
+                            done: ShardDone) -> None:
+        """The error rows, then (last) the completion record of a shard whose data file was
+        written already (streamed by `runtime.writer.ShardWriter`)."""
+        fs.write_table_atomic(self.errors_loc(done.stage, index), to_table(errors, ErrorRecord))
+        fs.write_bytes_atomic(self.done_loc(done.stage, index),
+                              done.model_dump_json(indent=2).encode())
+
     def remove_done(self, stage: str, index: int) -> bool:
         """Delete the completion record of (stage, shard) if there is one: called before a
         shard is rewritten, so a crash mid-rewrite never leaves an old record next to new

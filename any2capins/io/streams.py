@@ -1,5 +1,5 @@
-"""The video stream of a file and its packet index: the part of decoding that probe and the
-sampler share.
+"""The video stream of a file, its frame rate and its packet index: the part of decoding that
+the probe, the sampler and shot detection share (their packet loop is `io.packets`).
 
 Stream rule (`pick_stream`): among the container's video streams that are not an attached
 picture (cover art), the one FFmpeg's command line picks by default: score = width x height,
@@ -10,13 +10,17 @@ streams are never demuxed.
 Packet index (`scan_index`): demux only, no decoding, so it is cheap (one read of the bytes):
 the presentation timestamps of the clip's frames, its keyframes and its end. It, not the
 container header, says how many frames a clip has.
+
+Frame-rate rule (`frame_rate`): the stream's average rate, else FFmpeg's guess (r_frame_rate),
+else its base rate, else `FALLBACK_FPS` (25, FFmpeg's own default for raw streams). It is used
+only where timestamps cannot say: the duration of a clip's last frame (one frame period, when
+the clip has a single frame), the fps of a clip whose packets carry no timestamps, and the time
+of a decoded frame without one. Everywhere else times come from the timestamps.
 """
 
 from __future__ import annotations
 
 import os
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -25,29 +29,12 @@ from typing import Any
 import numpy as np
 
 from any2capins.errors import DecodeError
-from any2capins.io.frames import decoder_message
+from any2capins.io.packets import Notes, decoder_message, packets
 
 DECODE_LOG_ENV = "ANY2CAPINS_DECODE_LOG"
 DEFAULT_BONUS = 5_000_000  # FFmpeg's score bonus for the default disposition
 REORDER_MARGIN_S = 2.0  # demux this far past a span's end: B-frame reordering stays inside
-MAX_MESSAGES = 8  # distinct decoder messages kept per clip
-NOISE = ("deprecated pixel format used",)  # swscale chatter about JPEG-range formats
-
-
-class Notes:
-    """Decoder messages of one clip, deduplicated with counts (a damaged file repeats itself)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[str] = Counter()
-
-    def add(self, text: str) -> None:
-        text = " ".join(text.split())  # one line per message
-        if text and not any(n in text for n in NOISE):
-            self.counts[text] += 1
-
-    def lines(self) -> list[str]:
-        kept = list(self.counts.items())[:MAX_MESSAGES]
-        return [f"{t} (x{n})" if n > 1 else t for t, n in kept]
+FALLBACK_FPS = 25.0  # a stream that states no rate at all (FFmpeg's default for raw streams)
 
 
 def open_container(path: str, *, purpose: str = "decode") -> Any:
@@ -123,6 +110,7 @@ def scan_index(container: Any, stream: Any, span: tuple[float | None, float | No
     Empty packets (AVI dropped frames) and packets FFmpeg marks to discard (edit lists) are not
     frames; a packet without pts uses its dts. A demux error (truncated file) ends the index
     there (noted)."""
+    notes = notes if notes is not None else Notes()
     tb = stream.time_base or Fraction(1, 90000)
     lo, hi = span
     origin = int(lo / tb) if lo else None
@@ -151,32 +139,18 @@ def scan_index(container: Any, stream: Any, span: tuple[float | None, float | No
     return FrameIndex(inside, sorted(keys), tb, end, ordered, origin, decode_order, keys)
 
 
-def packets(container: Any, stream: Any, notes: Notes | None) -> Iterator[Any]:
-    """The stream's packets from the current position; a demux error (truncated or damaged
-    container) ends them, noted."""
-    demuxed = container.demux(stream)
-    while True:
-        try:
-            yield next(demuxed)
-        except StopIteration:
-            return
-        except Exception as exc:  # noqa: BLE001 - FFmpeg error types; the file ends here
-            if notes is not None:
-                notes.add(f"demuxing stopped: {decoder_message(exc)}")
-            return
-
-
 def _end_seconds(pts: list[int], tb: Fraction, hi: float | None, stream: Any) -> float:
     if hi is not None or not pts:
         return hi or 0.0
-    if len(pts) > 1:
-        step = float(np.median(np.diff(pts)) * tb)
-    else:
-        rate = stream.average_rate or stream.guessed_rate or stream.base_rate
-        step = 1 / float(rate) if rate else 0.04
+    # the last frame lasts the median frame gap; a single frame, one period of the rate rule
+    step = float(np.median(np.diff(pts)) * tb) if len(pts) > 1 else 1 / frame_rate(stream)
     return float(pts[-1] * tb) + step
 
 
+def frame_rate(stream: Any) -> float:
+    """The stream's nominal frame rate by the frame-rate rule (module docstring): never 0."""
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    return float(rate) if rate else FALLBACK_FPS
 
 
 def frame_rotation(frame: Any) -> int:

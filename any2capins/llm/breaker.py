@@ -12,8 +12,9 @@ an empty answer: the server is alive and talking) resets the count. At `llm.brea
 - the breaker opens: no call sends anything; calls waiting to send (new ones and those between
   retries) wait for the probe;
 - the call whose failure opened it makes one cheap probe after `llm.breaker_probe_s` seconds
-  (a 1-token completion, as the preflight's: it needs the model to run, not just the HTTP
-  front). Any HTTP answer below 500 closes the breaker and the calls go on. A failed probe,
+  (the preflight's 1-token completion, `server.one_token`: it needs the model to run, not just
+  the HTTP front; the probe's request is counted in that call's usage). Any HTTP answer below
+  500 closes the breaker and the calls go on. A failed probe,
   or a probe that is off (0), or a breaker opening again before any real call succeeded since
   the last probe (the server answers probes but not real calls) makes it *dead*;
 - dead: every later call of this worker fails at once, without sending, with the retriable
@@ -32,11 +33,13 @@ from datetime import datetime
 from typing import Any
 
 from any2capins.config.captions import LLMConfig
+from any2capins.llm.server import one_token, transport_error
+from any2capins.models.common import TokenUsage
 
 log = logging.getLogger("any2capins.llm")
 
 UNAVAILABLE = "LLMUnavailable"
-# error classes (see client.transport_error) that mean the server is not answering
+# error classes (see server.transport_error) that mean the server is not answering
 CONNECTION_CLASSES = frozenset({"ConnectionError", "Timeout", "ServerError"})
 _POLL_S = 0.05  # waiting calls look at the state this often (works across event loops)
 _CAUSE = re.compile(r"last cause: ([^;]*)")
@@ -106,28 +109,24 @@ class CircuitBreaker:
             await asyncio.sleep(_POLL_S)
         return self.state == "closed"
 
-    async def probe(self, client: Any) -> bool:
+    async def probe(self, client: Any) -> tuple[bool, TokenUsage]:
         """Decide an open breaker (called by the call that opened it): wait, send one 1-token
-        completion, close on an answer, else die. Returns True when closed again."""
+        completion, close on an answer, else die. Returns (closed again, what the probe
+        sent)."""
         if not self._may_probe():
-            return self._die()
+            return self._die(), TokenUsage()
         await asyncio.sleep(self.cfg.breaker_probe_s)
-        from any2capins.llm.client import transport_error
-
-        try:
-            await client.with_options(timeout=self.cfg.preflight_timeout_s).chat.completions \
-                .create(model=self.cfg.model, max_tokens=1,
-                        messages=[{"role": "user", "content": "Say OK."}])
-        except Exception as exc:  # noqa: BLE001 - classified: only connection-class is fatal
+        usage, exc = await one_token(client, self.cfg, timeout=self.cfg.preflight_timeout_s)
+        if exc is not None:
             cls, _, _ = transport_error(exc)
-            if cls in CONNECTION_CLASSES:
+            if cls in CONNECTION_CLASSES:  # only connection-class failures are fatal
                 self.cause = one_line(f"{cls}: {exc}")
-                return self._die()
+                return self._die(), usage
         with self._lock:
             self.state, self.failures, self.probe_trusted = "closed", 0, False
         log.warning("%s: probe answered: %s is back, circuit breaker closed", self.label,
                     self.cfg.base_url)
-        return True
+        return True, usage
 
     def _die(self) -> bool:
         with self._lock:

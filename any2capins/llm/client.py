@@ -28,7 +28,6 @@ import asyncio
 import copy
 import json
 import logging
-import os
 import random
 import re
 from collections.abc import Callable
@@ -38,9 +37,21 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from any2capins.config.captions import LLMConfig
-from any2capins.errors import ConfigError
 from any2capins.llm.breaker import CONNECTION_CLASSES, UNAVAILABLE, CircuitBreaker
+from any2capins.llm.server import (
+    NO_KEY,
+    make_client,
+    read_api_key,
+    require_base_url,
+    response_usage,
+    transport_error,
+)
 from any2capins.models.common import TokenUsage
+
+# the connection helpers live in llm.server; imported from here by the stages' writers
+__all__ = ["NO_KEY", "AnswerCheck", "CallOutcome", "LLMSession", "call_structured",
+           "json_schema_format", "make_client", "parse_answer", "read_api_key",
+           "request_params", "require_base_url", "strict_schema", "transport_error"]
 
 log = logging.getLogger("any2capins.llm")
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
@@ -74,30 +85,6 @@ class _AnswerError(Exception):
         super().__init__(message)
         self.error_class = error_class
         self.reask = reask  # carry the error back to the model
-
-
-NO_KEY = "no-key"  # sent when llm.api_key_env is None (servers that ignore keys)
-
-
-def read_api_key(env_name: str | None, setting: str = "llm.api_key_env") -> str:
-    """The API key from the named environment variable (never from config or files)."""
-    if env_name is None:
-        return NO_KEY
-    key = os.environ.get(env_name, "")
-    if not key:
-        raise ConfigError(f"{setting}: environment variable {env_name} is not set "
-                          "(set it, or set api_key_env to null for servers without keys)")
-    return key
-
-
-def require_base_url(cfg: LLMConfig, setting: str) -> str:
-    """The configured server URL. There is no default endpoint: data is only ever sent where
-    the user pointed it (for OpenAI itself: https://api.openai.com/v1)."""
-    if not cfg.base_url:
-        raise ConfigError(f"{setting}.base_url is not set: give the URL of an OpenAI-compatible "
-                          "server, e.g. http://127.0.0.1:8080/v1 (for OpenAI itself: "
-                          "https://api.openai.com/v1), or use the offline `rules` backend")
-    return cfg.base_url
 
 
 def strict_schema(model: type[BaseModel]) -> dict[str, Any]:
@@ -147,15 +134,6 @@ def with_schema_in_text(messages: list[dict[str, Any]],
     if not done:
         out.insert(0, {"role": "system", "content": schema_instruction(schema).lstrip()})
     return out
-
-
-def make_client(cfg: LLMConfig, api_key: str, setting: str = "llm") -> Any:
-    """An AsyncOpenAI client for the configured server, with the library retries off (this
-    module retries). Raises ConfigError when no base_url is configured."""
-    from openai import AsyncOpenAI
-
-    return AsyncOpenAI(api_key=api_key, base_url=require_base_url(cfg, setting), max_retries=0,
-                       timeout=cfg.timeout_s)
 
 
 def request_params(cfg: LLMConfig) -> dict[str, Any]:
@@ -219,35 +197,6 @@ def _check_choice(resp: Any, model: type[BaseModel], check: AnswerCheck | None) 
     if problem:
         raise _AnswerError("EmptyAnswer", problem, reask=True)
     return data
-
-
-def transport_error(exc: Exception) -> tuple[str, bool, float | None]:
-    """(error class, retriable, retry-after seconds) of a client exception."""
-    import openai
-
-    if isinstance(exc, openai.APITimeoutError):
-        return "Timeout", True, None
-    if isinstance(exc, openai.APIConnectionError):
-        return "ConnectionError", True, None
-    if isinstance(exc, openai.RateLimitError):
-        return "RateLimited", True, _retry_after(exc)
-    if isinstance(exc, openai.APIStatusError):
-        code = exc.status_code
-        retriable = code >= 500 or code in (408, 409)
-        return ("ServerError" if code >= 500 else f"HTTP{code}"), retriable, _retry_after(exc)
-    return type(exc).__name__, False, None
-
-
-def _retry_after(exc: Any) -> float | None:
-    headers = getattr(getattr(exc, "response", None), "headers", None) or {}
-    for name, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is not None:
-            try:
-                return max(0.0, float(value) * scale)
-            except ValueError:
-                continue
-    return None
 
 
 def backoff(cfg: LLMConfig, retry: int, hint: float | None) -> float:
@@ -320,7 +269,9 @@ async def _recovered(session: LLMSession, call: _Call) -> bool:
     breaker = session.breaker
     if not breaker.failed(call.out.error_class, call.out.message):
         return False
-    if await breaker.probe(session.client):
+    closed, probe_usage = await breaker.probe(session.client)
+    call.out.usage = call.out.usage + probe_usage  # the probe was sent: this call paid it
+    if closed:
         call.retries = 0
         call.out.retries.append("breaker_probe")
         return True
@@ -410,8 +361,5 @@ async def _send(session: LLMSession, convo: list[dict[str, Any]], model: type[Ba
 
 
 def _add_usage(out: CallOutcome, resp: Any) -> None:
-    usage = getattr(resp, "usage", None)
-    out.usage = out.usage + TokenUsage(
-        prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-        completion_tokens=getattr(usage, "completion_tokens", 0) or 0, calls=1)
+    out.usage = out.usage + response_usage(resp)
     out.raw = resp.choices[0].message.content if getattr(resp, "choices", None) else None

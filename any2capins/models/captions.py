@@ -3,18 +3,21 @@
 Contract shared by captions/ (writes), review/ (reads, edits) and shortprompts/export (read):
 `StructuredCaption` validates one complete caption (also an annotator's edit);
 `MergedCaption` is one row of `RUN_DIR/captions/merged/`.
+
+The six sections are defined once, by `SECTION_TITLES` (names in caption order, the paper's
+titles); `SECTIONS` and every model holding the six texts derive from it (`section_fields`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, create_model
 
 from any2capins.models.common import Record, TokenUsage, utc_now
 
-SECTIONS: tuple[str, ...] = ("dense", "main_object", "background", "camera", "style", "action")
 SECTION_TITLES: dict[str, str] = {
     "dense": "Dense caption",
     "main_object": "Main object caption",
@@ -23,6 +26,7 @@ SECTION_TITLES: dict[str, str] = {
     "style": "Style caption",
     "action": "Action caption",
 }
+SECTIONS: tuple[str, ...] = tuple(SECTION_TITLES)
 # MiraData's CSV column of each section (MiraData has no action column).
 MIRADATA_COLUMNS: dict[str, str] = {
     "dense": "dense_caption",
@@ -46,15 +50,24 @@ def _clean_text(value: str) -> str:
 SectionText = Annotated[str, AfterValidator(_clean_text)]
 
 
-class StructuredCaption(Record):
-    """A complete six-section caption. Text is whitespace-normalised and non-empty."""
+def section_fields(name: str, annotation: Any, field: Callable[[str], Any]) -> type[Record]:
+    """A record with one field per section, in `SECTIONS` order, typed `annotation`, each
+    made by `field(section)` (a pydantic `Field`). A model holding the six texts among other
+    columns inherits it after the record of its leading columns: in `class M(Sections, Lead)`
+    pydantic orders the fields Lead's, the six sections, then M's own, which is the Parquet
+    column order."""
+    return create_model(name, __base__=Record, __module__=__name__,
+                        **{s: (annotation, field(s)) for s in SECTIONS})
 
-    dense: SectionText
-    main_object: SectionText
-    background: SectionText
-    camera: SectionText
-    style: SectionText
-    action: SectionText
+
+# the six texts of a complete caption: required, whitespace-normalised, non-empty
+_SectionTexts = section_fields("_SectionTexts", SectionText, lambda s: Field(...))
+# the six texts as nullable columns that default to None (a section not written)
+OptionalSections = section_fields("OptionalSections", str | None, lambda s: Field(None))
+
+
+class StructuredCaption(_SectionTexts):
+    """A complete six-section caption. Text is whitespace-normalised and non-empty."""
 
     def render(self) -> str:
         """The paper's text format: one numbered line per section."""
@@ -70,19 +83,18 @@ class StructuredCaption(Record):
         return sum(len(getattr(self, name).split()) for name in SECTIONS)
 
 
-class MergedCaption(Record):
-    """One clip's merged caption (a row of captions/merged/). Sections a backend could not
-    write (e.g. the offline `rules` backend) are None and listed in `missing`."""
+class _MergedLead(Record):
+    """The columns of a merged caption before its six sections."""
 
     clip_id: str
     uri: str
     version: str = Field(description="Hash of the six texts; changes whenever a text changes.")
-    dense: str | None = None
-    main_object: str | None = None
-    background: str | None = None
-    camera: str | None = None
-    style: str | None = None
-    action: str | None = None
+
+
+class MergedCaption(OptionalSections, _MergedLead):
+    """One clip's merged caption (a row of captions/merged/). Sections a backend could not
+    write (e.g. the offline `rules` backend) are None and listed in `missing`."""
+
     missing: list[str] = Field(default_factory=list, description="Sections not generated.")
     flags: list[str] = Field(default_factory=list, description="Names of failed checks.")
     text: str | None = Field(None, description="Rendered paper format, when complete.")
@@ -178,3 +190,10 @@ class ClipSections(Record):
     written: datetime = Field(default_factory=utc_now,
                               description="When the row was written (UTC): tells this run's "
                               "rows from rows kept from earlier runs.")
+
+
+def caption_text(sections: dict[str, str | None]) -> str:
+    """The paper's text rendering of a caption: one line per present section, in order
+    (`1. Dense caption: ...`)."""
+    return "\n".join(f"{i}. {SECTION_TITLES[s]}: {t}" for i, s in enumerate(SECTIONS, 1)
+                     if (t := sections.get(s)))

@@ -67,11 +67,16 @@ class ShardDone(Record):
 
     stage: str
     shard: int
-    input_rows: int = Field(description="Items read; always ok_items + error_rows.")
+    input_rows: int = Field(description="Items read; always ok_items + error_rows + "
+                            "skipped_items.")
     ok_items: int = Field(description="Items processed without failure.")
     output_rows: int = Field(description="Rows written (= ok_items except for fan-out stages).")
     error_rows: int = Field(description="Rows in the shard's error file (`_errors/<stage>/`), "
                             "kept ones included after a retry.")
+    skipped_items: int = Field(0, description="Items the stage left out on purpose (e.g. clips "
+                               "the curation filters did not keep): neither rows nor errors. "
+                               "For every stage, input_rows = ok_items + error_rows + "
+                               "skipped_items.")
     started: datetime = Field(description="When the latest write of the shard started (UTC).")
     finished: datetime = Field(description="When the latest write of the shard finished (UTC).")
     seconds: float = Field(description="Wall time of the latest write, in seconds: reading the "
@@ -91,6 +96,9 @@ class ShardDone(Record):
     retried: int = Field(0, description="Items redone by the latest write as retries (0: a full "
                          "write of the shard).")
     run_usage: TokenUsage | None = Field(None, description="Token usage of the latest write only.")
+    part_of: int | None = Field(None, description="For an ingest overflow shard: the source "
+                                "shard whose clips continue here (a source shard's clips "
+                                "beyond ingest.clips_per_shard); None otherwise.")
 
     def identity(self) -> str:
         """A short hash of what downstream shards depend on: when and what this shard wrote."""

@@ -7,6 +7,8 @@ Boxes are [x1, y1, x2, y2]. `frame_indices` are frame numbers of the source clip
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from any2capins.models.common import Record
@@ -89,13 +91,19 @@ class PoseTrack(Record):
 class PoseRecord(ConditionBase):
     """Per clip: pose tracks. Zero tracks (no people) is a valid result."""
 
-    backend: str = Field(description="'vitpose' or 'mmpose'.")
+    backend: str = Field(description="'dwpose', 'vitpose' or 'mmpose'.")
     detector: str = Field(description="Person detector model id or folder.")
     width: int = Field(description="Coordinate frame width (display pixels).")
     height: int = Field(description="Coordinate frame height (display pixels).")
     keypoint_names: list[str] = Field(description="[K] keypoint names in the order of the "
-                                      "keypoints' K axis, from the pose model's config (the "
-                                      "default ViTPose: the 17 COCO keypoints, nose first).")
+                                      "keypoints' K axis, from the pose model (the default "
+                                      "DWPose: the 133 COCO-WholeBody keypoints; ViTPose: the "
+                                      "17 COCO keypoints, nose first).")
+    keypoint_layout: str = Field(
+        "custom", description="Layout of `keypoint_names` (any2capins.models.skeleton): "
+        "'coco_wholebody133' (K=133: 17 body, 6 feet, 68 face, 21 left hand, 21 right hand), "
+        "'coco17' (K=17 body) or 'custom' (another list; rows written before this column read "
+        "as 'custom' and are resolved from their names).")
     tracks: list[PoseTrack] = Field(description="One entry per tracked person, by track_id "
                                     "(order of first appearance); empty when nobody was found.")
 
@@ -120,7 +128,8 @@ class RefCrop(Record):
     sharpness: float = Field(description="Laplacian variance of the crop (grayscale).")
     area_frac: float = Field(description="Box area / frame area.")
     edge_cut: bool = Field(description="Box touches the frame border.")
-    quality: float = Field(description="Ranking score (size, sharpness, score, edge).")
+    quality: float = Field(description="Ranking score (size, sharpness, score, edge; halved "
+                           "when the crop's mask is the box stand-in, `mask_source` 'box').")
     frames_seen: int = Field(description="Sampled frames the track was detected in.")
     jpeg: bytes = Field(description="JPEG of the crop (RGB, refs.jpeg_quality), cut from the "
                         "decoded frame: its size is `crop_width` x `crop_height`.")
@@ -128,6 +137,45 @@ class RefCrop(Record):
                             "frames' resolution (longest side capped by the sampling's "
                             "max_side), not in display pixels.")
     crop_height: int = Field(description="Height of the JPEG in pixels (see `crop_width`).")
+    cutout_jpeg: bytes | None = Field(
+        None, description="JPEG of the subject cut out: the crop with every pixel outside "
+        "`mask_rle` set to refs.cutout_color (same size as `jpeg`); None without a mask "
+        "(refs.segment none, or a subject beyond refs.sam2.max_subjects).")
+    mask_rle: str | None = Field(
+        None, description="The subject's mask inside the crop, COCO compressed RLE counts of "
+        "a [crop_height, crop_width] mask (the JPEG's pixels; decode with pycocotools "
+        "`mask.decode({'size': [crop_height, crop_width], 'counts': mask_rle})`); None "
+        "without a mask.")
+    mask_area: int | None = Field(None, description="Pixels of `mask_rle` (mask pixels inside "
+                                  "the crop); None without a mask.")
+    mask_source: Literal["prompt", "propagated", "box"] | None = Field(
+        None, description="Where the crop's mask comes from (as `masks[].sources`): 'prompt', "
+        "'propagated' or 'box'; None without a mask.")
+
+
+MaskSource = Literal["prompt", "propagated", "box", "none"]
+
+
+class RefMasks(Record):
+    """SAM2 masks of one subject over the clip's sampled frames: arrays of length T, aligned
+    with `frame_indices`. Each mask is `mask_height` x `mask_width` (the decoded frames),
+    stored as COCO compressed RLE, and lies inside the subject's box grown by
+    refs.sam2.clip_margin; a frame with a box always has a non-empty mask."""
+
+    track_id: int = Field(description="The subject's track id (as `crops[].track_id`).")
+    rle: list[str | None] = Field(
+        description="[T] COCO compressed RLE counts of the mask (decode with pycocotools "
+        "`mask.decode({'size': [mask_height, mask_width], 'counts': rle[t]})`); None where "
+        "the tracker has no box for the subject in frame t.")
+    areas: list[int] = Field(description="[T] mask pixels (0 where `rle` is None).")
+    scores: list[float] = Field(
+        description="[T] SAM2's object score in frame t: the probability that the subject is "
+        "visible; 0 where SAM2 did not run for the subject on that frame.")
+    sources: list[MaskSource] = Field(
+        description="[T] where the mask comes from: 'prompt' (SAM2's answer to that frame's "
+        "box), 'propagated' (SAM2's video propagation from the prompted frame), 'box' (SAM2 "
+        "gave no mask above refs.sam2.score_threshold inside the grown box: the box "
+        "rectangle stands in), 'none' (no box in that frame: no mask).")
 
 
 class RefsRecord(ConditionBase):
@@ -144,3 +192,15 @@ class RefsRecord(ConditionBase):
                                         "placed left to right; None when no subject was found.")
     stitched_track_ids: list[int] = Field(
         default_factory=list, description="Track ids in the stitched image, left to right.")
+    segment: Literal["sam2", "none"] = Field(
+        "none", description="How subjects were segmented (refs.segment): 'sam2', or 'none' "
+        "(no masks, no cut-outs; rows written before masks existed read as 'none').")
+    segment_model: str | None = Field(None, description="SAM2 model id or folder; None "
+                                      "without segmentation.")
+    mask_width: int = Field(0, description="Width of the per-frame masks in pixels: the "
+                            "decoded frames' size, not display pixels (scale by "
+                            "`width / mask_width`); 0 without segmentation.")
+    mask_height: int = Field(0, description="Height of the per-frame masks (see `mask_width`).")
+    masks: list[RefMasks] = Field(
+        default_factory=list, description="Per segmented subject (in `crops` order), its "
+        "masks over the sampled frames; empty without segmentation.")

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from any2capins.models.captions import section_fields
 from any2capins.models.common import Record, utc_now
 
 CONDITION_TYPES: tuple[str, ...] = ("depth", "pose", "camera", "identity")
@@ -106,14 +107,19 @@ class Provenance(Record):
                               "may have used) came from tiny random test models.")
 
 
-def _section_column(title: str) -> Any:
+def _section_column(section: str) -> Any:
     """The field of one caption-section column of an instance (required, nullable)."""
+    title = section.replace("_", " ")
     return Field(description=f"The {title} section of the approved caption (the reviewer's "
                  "text when edited); None when the caption lacks it (see caption_complete).")
 
 
-class InstanceRecord(Record):
-    """A row of RUN_DIR/instances/: one training instance, ready for a trainer."""
+# the six sections of an instance: required, nullable columns
+_InstanceSections = section_fields("_InstanceSections", str | None, _section_column)
+
+
+class _InstanceLead(Record):
+    """The columns of an instance before its six caption sections."""
 
     instance_id: str = Field(description="Instance id: first 16 hex digits of the SHA-256 of "
                              "'<clip_id>|<condition_set>' (stable across reruns; the same id "
@@ -153,12 +159,11 @@ class InstanceRecord(Record):
                               "`prompt`).")
     short_prompt_words: int = Field(description="Words in `short_prompt` (whitespace-"
                                     "separated).")
-    dense: str | None = _section_column("dense")
-    main_object: str | None = _section_column("main object")
-    background: str | None = _section_column("background")
-    camera: str | None = _section_column("camera")
-    style: str | None = _section_column("style")
-    action: str | None = _section_column("action")
+
+
+class InstanceRecord(_InstanceSections, _InstanceLead):
+    """A row of RUN_DIR/instances/: one training instance, ready for a trainer."""
+
     caption_text: str = Field(description="Rendered paper format of the present sections: "
                               "one line each, '<n>. <title>: <text>' with titles 'Dense "
                               "caption', 'Main object caption', ... (n is the section's place "

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from any2capins.models.captions import SECTIONS, MergedCaption
+from any2capins.models.captions import SECTIONS, MergedCaption, OptionalSections
 from any2capins.models.common import Record
 
 ItemState = Literal["pending", "leased", "accepted", "edited", "rejected", "superseded"]
@@ -92,8 +92,8 @@ class DecisionRecord(Record):
                                        description="Sections whose words the decision changed.")
 
 
-class ApprovedCaption(Record):
-    """A row of RUN_DIR/review/decisions/: the approved caption of one clip."""
+class _ApprovedLead(Record):
+    """The columns of an approved caption before its six sections."""
 
     clip_id: str
     uri: str
@@ -104,12 +104,11 @@ class ApprovedCaption(Record):
     automatic: bool = Field(description="Approved by a policy (auto-accept), not by a person.")
     decided_at: datetime = Field(description="When it was approved (UTC).")
     decision_id: int = Field(description="The approving decision in review/audit.parquet.")
-    dense: str | None = None
-    main_object: str | None = None
-    background: str | None = None
-    camera: str | None = None
-    style: str | None = None
-    action: str | None = None
+
+
+class ApprovedCaption(OptionalSections, _ApprovedLead):
+    """A row of RUN_DIR/review/decisions/: the approved caption of one clip."""
+
     missing: list[str] = Field(default_factory=list, description="Sections not written (only "
                                "in automatic demo accepts of rules-backend captions).")
     text: str = Field(description="Rendered paper format of the approved sections.")

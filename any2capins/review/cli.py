@@ -7,6 +7,10 @@
     review audit [--clip ID]                         the audit trail, JSON lines
     review export --run RUN_DIR                      approved captions -> review/decisions/
     review auto-accept --run RUN_DIR --annotator N   demo policy: accept complete captions
+    review serve --run RUN_DIR                       the review in the browser (a team, one server)
+    review users add|list|revoke --run RUN_DIR       logins of the review server
+    review previews --run RUN_DIR                    browser previews of the queued clips, ahead
+    review reopen --run RUN_DIR --annotator LEAD     send decided items back to the queue
 
 Only light imports (sqlite3, pydantic, pyarrow): annotators need no Ray or torch.
 """
@@ -63,6 +67,53 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     q.add_argument("--allow-incomplete", action="store_true",
                    help="also accept captions with missing sections (offline demo with the "
                    "rules backend; the approved rows list the missing sections)")
+    _register_web(action, sub, common)
+
+
+def _register_web(action: Any, sub: argparse._SubParsersAction,
+                  common: argparse.ArgumentParser) -> None:
+    """`review serve`, `users`, `previews`, `reopen` (handlers in review/web/serve.py)."""
+    q = action("serve", "serve the review in the browser: one server holds the queue, "
+               "annotators need a browser and a token (review users add)", _web("run_serve"))
+    q.add_argument("--host", default=None, help="address to bind (default review.web.host: "
+                   "127.0.0.1, this host only)")
+    q.add_argument("--port", type=int, default=None, help="TCP port (default review.web.port)")
+    action("previews", "make the browser preview of every queued clip now (the server makes "
+           "missing ones on first request)", _web("run_previews"))
+    q = action("reopen", "send decided items back to the queue (a lead's call; recorded with "
+               "the reason)", _web("run_reopen"), annotator=True)
+    q.add_argument("--item", type=int, default=None, help="the item to reopen")
+    q.add_argument("--automatic", action="store_true",
+                   help="reopen every item decided by an automatic policy (auto-accept)")
+    q.add_argument("--reason", required=True, help="why (kept in the queue's reopens table)")
+    users = sub.add_parser("users", help="logins of the review server: add, list, revoke",
+                           description="Logins of the review server (tokens are shown once "
+                           "and stored hashed).")
+    users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    for name, helptext in (("add", "create a user and print their login token once"),
+                           ("list", "list users (never their tokens)"),
+                           ("revoke", "revoke a user's token and end their sessions")):
+        u = users_sub.add_parser(name, parents=[common], help=helptext, description=helptext)
+        _identity(u, required=True, annotator=False)
+        u.set_defaults(handler=_web("run_users"))
+        if name != "list":
+            u.add_argument("name", metavar="NAME", help="the user (recorded with decisions)")
+        if name == "add":
+            u.add_argument("--role", choices=("annotator", "lead"), default="annotator",
+                           help="leads also see the dashboard and may reopen items")
+            u.add_argument("--new-token", action="store_true",
+                           help="replace an existing user's token (their sessions end)")
+        if name != "revoke":
+            u.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _web(name: str) -> Any:
+    def handler(args: argparse.Namespace) -> int:
+        from any2capins.review.web import serve
+
+        return getattr(serve, name)(args, open_store)
+
+    return handler
 
 
 def _identity(p: argparse.ArgumentParser, required: bool, annotator: bool = True) -> None:

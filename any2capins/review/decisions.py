@@ -162,6 +162,34 @@ def audit_trail(store: ReviewStore, clip_id: str | None = None) -> list[Decision
     return [decision_from_row(r) for r in rows]
 
 
+def reopen(store: ReviewStore, item_id: int, lead: str, reason: str) -> QueueItem:
+    """Send a decided item back to the queue (pending, served again like any other), keeping
+    its decision in the audit trail and recording who reopened it and why (`reopens`). Only
+    the clip's current caption version can be reopened: export approves nothing else."""
+    name = store.check_annotator(lead)
+    if not reason.strip():
+        raise InvalidEditError("reopening an item needs a reason")
+    with store.write() as conn:
+        item = store.item(item_id)
+        if item.state not in DECIDED_STATES.values():
+            raise LeaseError(f"item {item_id} is not decided ({describe_holder(item)}): "
+                             "nothing to reopen")
+        current = conn.execute("SELECT version FROM current WHERE clip_id = ?",
+                               (item.clip_id,)).fetchone()
+        if current is not None and current[0] != item.version:
+            raise StaleDecisionError(f"item {item_id} holds version {item.version} of clip "
+                                     f"{item.clip_id}, but its current caption is version "
+                                     f"{current[0]}: reopen that item instead")
+        decision_id = conn.execute("SELECT decision_id FROM items WHERE item_id = ?",
+                                   (item_id,)).fetchone()[0]
+        conn.execute("INSERT INTO reopens (item_id, decision_id, lead, reopened_at, reason) "
+                     "VALUES (?, ?, ?, ?, ?)", (item_id, decision_id, name, store.now(),
+                                                reason.strip()))
+        conn.execute("UPDATE items SET state = 'pending', decision_id = NULL WHERE item_id = ?",
+                     (item_id,))
+    return store.item(item_id)
+
+
 def auto_accept(store: ReviewStore, annotator: str, *, skip_flagged: bool = False,
                 allow_incomplete: bool = False) -> dict:
     """Accept every claimable complete caption as `annotator`, marked automatic in the audit

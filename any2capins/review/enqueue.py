@@ -14,9 +14,10 @@ from dataclasses import asdict, dataclass, field
 from any2capins.errors import InputError
 from any2capins.io.shards import ShardStore
 from any2capins.models.captions import MergedCaption
+from any2capins.models.tables import folder
 from any2capins.review.store import ReviewStore, dumps
 
-MERGED_DIR = "captions/merged"
+MERGED_DIR = folder("captions.merged")
 
 
 @dataclass

@@ -4,7 +4,9 @@ Writes `RUN_DIR/review/decisions/shard-NNNNN.parquet` (rows of `ApprovedCaption`
 per captions/merged shard the queue has seen (empty files included, so shard N of later stages
 still comes from shard N), and the whole audit trail to `RUN_DIR/review/audit.parquet`
 (rows of `DecisionRecord`). A clip is exported only when the caption version that was accepted
-is still the clip's current version: a regenerated caption must be reviewed again.
+is still the clip's current version: a regenerated caption must be reviewed again. The figures
+of `review stats --json` (caption quality included) go to `RUN_DIR/review/stats.json`, for the
+dataset card.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from any2capins.io.arrow import to_table
 from any2capins.io.shards import ShardStore, shard_name
 from any2capins.models.captions import SECTION_TITLES, SECTIONS, MergedCaption, StructuredCaption
 from any2capins.models.review import ApprovedCaption, DecisionRecord
+from any2capins.models.tables import folder
 from any2capins.review.decisions import audit_trail, decision_from_row
+from any2capins.review.stats import compute_stats
 from any2capins.review.store import ReviewStore
 
-DECISIONS_DIR = "review/decisions"
+DECISIONS_DIR = folder("review.decisions")
 AUDIT_FILE = "review/audit.parquet"
+STATS_FILE = "review/stats.json"
 
 _APPROVED_SQL = """
 SELECT d.*, i.caption_json, c.shard AS source_shard
@@ -72,10 +77,12 @@ def export(store: ReviewStore, run_dir: str) -> dict[str, Any]:
         shards.write_table(f"{DECISIONS_DIR}/{shard_name(index)}", to_table(rows, ApprovedCaption))
     trail = audit_trail(store)
     shards.write_table(AUDIT_FILE, to_table(trail, DecisionRecord))
+    shards.write_json(STATS_FILE, compute_stats(store))
     return {
         "approved": sum(len(r) for r in by_shard.values()),
         "shards": len(by_shard),
         "decisions_in_audit": len(trail),
         "decisions_dir": shards.root.join(DECISIONS_DIR).uri(),
         "audit": shards.root.join(AUDIT_FILE).uri(),
+        "stats": shards.root.join(STATS_FILE).uri(),
     }

@@ -166,13 +166,17 @@ class Session:
         self.show(item, edits)
 
     def run_editor(self, item: QueueItem, name: str, text: str) -> str | None:
-        """The edited text without '#' comment lines; None when the editor failed."""
+        """The edited text without '#' comment lines; None when the editor failed.
+
+        The text comes first and the help lines after it (as git's commit template): an
+        editor opens on line 1, so typing at once edits the text, never the help."""
         command = shlex.split(self.editor_command())
-        header = (f"# {SECTION_TITLES[name]} of clip {item.clip_id} (item {item.item_id}).\n"
-                  "# Lines starting with '#' are ignored; save and close the editor to keep.\n")
+        help_lines = (f"# {SECTION_TITLES[name]} of clip {item.clip_id} (item {item.item_id}).\n"
+                      "# Lines starting with '#' are ignored; save and close the editor to "
+                      "keep.\n")
         with tempfile.TemporaryDirectory(prefix="a2c-review-") as tmp:
             path = Path(tmp) / f"{name}.txt"
-            path.write_text(header + textwrap.fill(text, 88) + "\n", encoding="utf-8")
+            path.write_text(textwrap.fill(text, 88) + "\n\n" + help_lines, encoding="utf-8")
             try:
                 result = subprocess.run([*command, str(path)], check=False)  # noqa: S603
             except OSError as exc:

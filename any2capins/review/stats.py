@@ -1,7 +1,8 @@
 """`review stats`: the queue's state and the reviewers' work, from the SQLite store.
 
 Edit distance is word-level Levenshtein between the text before and after an edit (a missing
-section counts as empty text), reported per section.
+section counts as empty text), reported per section. Caption quality (share accepted unedited,
+word edit rate, BLEU-2, ROUGE-L, chrF per section) comes from `quality`.
 """
 
 from __future__ import annotations
@@ -11,19 +12,10 @@ from typing import Any
 
 from any2capins.models.captions import SECTIONS
 from any2capins.review.decisions import audit_trail
+from any2capins.review.quality import caption_quality, word_distance
 from any2capins.review.store import ReviewStore
 
-
-def word_distance(a: str, b: str) -> int:
-    """Levenshtein distance between the word sequences of `a` and `b`."""
-    x, y = a.split(), b.split()
-    prev = list(range(len(y) + 1))
-    for i, wx in enumerate(x, start=1):
-        cur = [i]
-        for j, wy in enumerate(y, start=1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (wx != wy)))
-        prev = cur
-    return prev[-1]
+__all__ = ["compute_stats", "format_stats", "word_distance"]
 
 
 def _annotators(decisions: list) -> dict[str, dict[str, Any]]:
@@ -39,6 +31,7 @@ def _annotators(decisions: list) -> dict[str, dict[str, Any]]:
     for row in per.values():
         secs = row.pop("seconds")
         row["mean_seconds"] = round(secs / row["decisions"], 2)
+        row["acceptance_rate"] = round((row["accept"] + row["edit"]) / row["decisions"], 4)
         row["items_per_hour"] = round(3600 * row["decisions"] / secs, 1) if secs > 0 else None
     return dict(sorted(per.items()))
 
@@ -88,6 +81,7 @@ def compute_stats(store: ReviewStore) -> dict[str, Any]:
         "annotators": _annotators(decisions),
         "edit_distance_words": _edit_distances(decisions),
         "flags": _flags(store),
+        "caption_quality": caption_quality(decisions),
     }
 
 
@@ -110,7 +104,26 @@ def format_stats(stats: dict[str, Any]) -> str:
         lines.append(f"  {name:<12} {e['edits']:>5} edits  mean {e['mean_words']}  "
                      f"max {e['max_words']}")
     lines.append("flags by kind:  " + (_kv(stats["flags"]) or "none"))
+    lines += _format_quality(stats["caption_quality"])
     return "\n".join(lines)
+
+
+def _format_quality(q: dict[str, Any]) -> list[str]:
+    lines = [f"caption quality ({q['items']} human approvals; model text vs accepted text):"]
+    if not q["items"]:
+        return [*lines, "  no human approvals yet"]
+    lines.append(f"  {'section':<12} {'approved':>8} {'unedited':>9} {'edit rate':>9} "
+                 f"{'BLEU-2':>7} {'ROUGE-L':>7} {'chrF':>7}")
+    for name, row in [*q["sections"].items(), ("all", q["all"])]:
+        if row["approved"]:
+            lines.append(f"  {name:<12} {row['approved']:>8} {_pct(row['unedited_share']):>9} "
+                         f"{_num(row['word_edit_rate']):>9} {_num(row['bleu2']):>7} "
+                         f"{_num(row['rouge_l']):>7} {_num(row['chrf']):>7}")
+    return lines
+
+
+def _num(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
 
 
 def _kv(d: dict[str, Any]) -> str:

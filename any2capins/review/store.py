@@ -5,6 +5,7 @@ Tables:
                rejected|superseded; the current lease (owner, expiry) lives on the row
     leases     every claim ever made, with how it ended (decided, released, expired, superseded)
     decisions  the audit trail: append-only (triggers refuse UPDATE and DELETE)
+    reopens    a lead sent a decided item back to the queue: append-only like decisions
     sources    the captions/merged shard indices seen by enqueue (export writes one file each)
     current    each clip's latest caption version seen by enqueue (export approves only that)
 
@@ -78,6 +79,17 @@ CREATE TABLE IF NOT EXISTS decisions (
 CREATE TRIGGER IF NOT EXISTS decisions_no_update BEFORE UPDATE ON decisions
     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS decisions_no_delete BEFORE DELETE ON decisions
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TABLE IF NOT EXISTS reopens (
+    reopen_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    item_id INTEGER NOT NULL REFERENCES items (item_id),
+    decision_id INTEGER NOT NULL REFERENCES decisions (decision_id),
+    lead TEXT NOT NULL,
+    reopened_at REAL NOT NULL,
+    reason TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS reopens_no_update BEFORE UPDATE ON reopens
+    BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS reopens_no_delete BEFORE DELETE ON reopens
     BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 """
 

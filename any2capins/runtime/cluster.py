@@ -9,6 +9,12 @@
   $RAY_AUTH_TOKEN_PATH). The embedded-cluster settings (num_cpus, object store, temp dir) are
   ignored when attaching, with one INFO line.
 Every way of failing is one ConfigError line (exit 2).
+
+Logs: Ray's own logger (its notices, e.g. about token authentication) and the output of its
+workers (print, warnings, library progress bars, the actors' log records) go to this process's
+logging, so into the command's log file, not onto the console (`runlog.quiet_console`; on
+stderr too with --verbose). Worker lines are logged as 'any2capins.workers' with the worker's
+pid and actor name: INFO for stdout, WARNING for stderr.
 """
 
 from __future__ import annotations
@@ -50,7 +56,9 @@ def ensure_ray(runtime: RuntimeConfig) -> None:
 
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
+    # Ray's logger propagates to ours; workers' output comes to the driver and is logged there
+    _ray_logger_to_ours()
+    kwargs: dict[str, Any] = {"include_dashboard": False, "configure_logging": False,
                               "log_to_driver": True}
     if address is None:
         kwargs["address"] = "local"
@@ -71,6 +79,50 @@ def ensure_ray(runtime: RuntimeConfig) -> None:
             ray.init(**kwargs)
         except Exception as exc:  # noqa: BLE001 - every failure to start or attach is one line
             raise ConfigError(_init_error(exc, address, source)) from None
+    _worker_output_to_log()
+
+
+WORKER_LOG = "any2capins.workers"
+_DISPATCH = "any2capins_worker_logs"
+
+
+def _ray_logger_to_ours() -> None:
+    """Ray gives its 'ray' logger a console handler of its own, not propagating, when it is
+    imported; with `configure_logging=False` it adds none at init: propagate instead."""
+    ray_logger = logging.getLogger("ray")
+    ray_logger.handlers.clear()
+    ray_logger.propagate = True
+
+
+def _worker_output_to_log() -> None:
+    """Hand the lines Ray forwards from its workers to logging instead of printing them
+    (Ray's own printer, with its deduplication notices, is removed). Through Ray's private
+    dispatcher: when that is gone, Ray's printing stays, with a note in the log."""
+    try:
+        from ray._private.ray_logging import global_worker_stdstream_dispatcher as dispatch
+    except ImportError:
+        log.info("Ray's worker output dispatcher was not found: Ray prints worker output")
+        return
+    dispatch.remove_handler("ray_print_logs")
+    dispatch.remove_handler(_DISPATCH)  # an earlier init of this process
+    dispatch.add_handler(_DISPATCH, _log_worker_lines)
+
+
+def _log_worker_lines(data: dict[str, Any]) -> None:
+    """One batch of a worker's stdout or stderr lines (Ray's dict: lines, pid, is_err...)."""
+    out = logging.getLogger(WORKER_LOG)
+    level = logging.WARNING if data.get("is_err") else logging.INFO
+    who = data.get("actor_name") or data.get("task_name") or "worker"
+    lines = data.get("lines") or []
+    if data.get("pid") == "autoscaler":  # its status dumps: only its events, as Ray prints
+        try:
+            from ray._private.worker import filter_autoscaler_events
+        except ImportError:
+            return
+        lines, who = list(filter_autoscaler_events(lines)), "autoscaler"
+    for line in lines:
+        if line.strip():
+            out.log(level, "(%s pid=%s) %s", who, data.get("pid"), line.rstrip())
 
 
 def token_source() -> str | None:

@@ -50,3 +50,19 @@ def absolutize(obj: Any, prefix: str = "") -> list[str]:
 def _set(obj: Any, name: str, value: str) -> None:
     with suppress(TypeError, ValueError, AttributeError):  # frozen models keep their value
         setattr(obj, name, value)
+
+
+def run_decode_settings(run_dir: str) -> Any:
+    """The `decode:` section a run folder's commands used (its run.json's resolved config),
+    so readers decode the frames its stages saw; the defaults when there is none."""
+    import json
+
+    from any2capins.config.sampling import DecodeSettings
+    from any2capins.io import fs
+
+    loc = fs.resolve(run_dir).join("run.json")
+    try:
+        data = json.loads(fs.read_bytes(loc)) if fs.exists(loc) else {}
+        return DecodeSettings.model_validate((data.get("config") or {}).get("decode") or {})
+    except (OSError, ValueError):
+        return DecodeSettings()

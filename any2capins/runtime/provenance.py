@@ -77,6 +77,8 @@ def why_redo(stage: str, done: ShardDone, prov: Provenance, up: Upstream) -> str
 
 def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:
     """Dotted paths where two settings trees differ."""
+    if (isinstance(old, dict) and new is None) or (old is None and isinstance(new, dict)):
+        old, new = old or {}, new or {}  # a section added or dropped: name its keys
     if isinstance(old, dict) and isinstance(new, dict):
         out: list[str] = []
         for key in sorted(set(old) | set(new)):

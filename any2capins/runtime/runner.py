@@ -1,4 +1,4 @@
-"""Run one stage over its shards with resume, progress and a summary.
+"""Run stages over their shards with resume, progress and a summary per stage.
 
 Resume rule, per shard:
 - no completion record (missing, half-written, failed, interrupted): redo from scratch;
@@ -17,14 +17,23 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from any2capins.config.base import RuntimeConfig
+from any2capins.config.sampling import DecodeSettings
 from any2capins.io.shards import ShardStore
 from any2capins.models.common import ShardDone, TokenUsage
-from any2capins.runtime.executors import ShardFailure, make_executor
+from any2capins.runtime.frames import DecodeStats
 from any2capins.runtime.paths import absolutize
 from any2capins.runtime.progress import StageProgress
 from any2capins.runtime.provenance import Upstream, retry_keys, why_redo
+from any2capins.runtime.scheduler import (
+    Backend,
+    GroupFailure,
+    Scheduler,
+    Work,
+    dependency_order,
+)
 from any2capins.runtime.stage import ShardTask, Stage
 
 log = logging.getLogger(__name__)
@@ -52,6 +61,7 @@ class StageSummary:
     skipped_errors: int = 0
     retried: int = 0
     retried_ok: int = 0
+    left_out: int = 0
     redone: list[str] = field(default_factory=list)
 
     @property
@@ -67,6 +77,8 @@ class StageSummary:
         ]
         if self.shards_skipped:
             parts.append(f"(skipped: {self.skipped_items} items, {self.skipped_errors} errors)")
+        if self.left_out:
+            parts.append(f"{self.left_out} left out by filters")
         if self.retried:
             parts.append(f"retried {self.retried} items ({self.retried_ok} ok now)")
         if self.redone:  # e.g. "captions shard 3: conditions/camera shard 3 changed since"
@@ -104,14 +116,34 @@ class StageSummary:
             self.ok += done.ok_items
             self.outputs += done.output_rows
             self.errors += done.error_rows
+        self.left_out += done.skipped_items - (previous.skipped_items if done.retried and
+                                               previous is not None else 0)
         self.items_run += done.retried or done.input_rows
         usage = done.run_usage if done.run_usage is not None or done.retried else done.usage
         if usage:
             self.usage = self.usage + usage
 
 
+def fingerprint(stage: Stage, decode: DecodeSettings | None) -> dict[str, Any]:
+    """The stage's settings fingerprint plus, for a stage that reads frames, the `decode:`
+    settings that differ from their defaults (so run folders made before `decode:` counted
+    keep their fingerprints, and changing it redoes exactly the frame-reading stages)."""
+    settings = stage.fingerprint()
+    if decode is not None and stage.frames() is not None:
+        default = DecodeSettings().model_dump(mode="json")
+        changed = {k: v for k, v in decode.model_dump(mode="json").items()
+                   if k not in DECODE_KNOBS and v != default.get(k)}
+        if changed:
+            settings = {**settings, "decode": changed}
+    return settings
+
+
+# decode settings that never change which pixels a stage gets
+DECODE_KNOBS = frozenset({"threads"})
+
+
 def plan(stage: Stage, tasks: Sequence[ShardTask], store: ShardStore, force: bool,
-         summary: StageSummary) -> list[ShardTask]:
+         summary: StageSummary, *, decode: DecodeSettings | None = None) -> list[ShardTask]:
     """The tasks to run now (with provenance, and retry keys where only retries are due);
     counts skipped shards in `summary` and records why done shards are redone. Local paths
     in the stage's settings are made absolute first (workers do not share this working
@@ -120,7 +152,7 @@ def plan(stage: Stage, tasks: Sequence[ShardTask], store: ShardStore, force: boo
     if made_absolute:
         log.info("%s: local paths made absolute: %s", stage.name, ", ".join(made_absolute))
     up = Upstream(store)
-    settings = stage.fingerprint()
+    settings = fingerprint(stage, decode)
     pending: list[ShardTask] = []
     for given in tasks:
         task = replace(given, provenance=up.provenance(stage, settings, given))
@@ -149,6 +181,88 @@ def absolute_run_dir(run_dir: str) -> str:
     return str(Path(run_dir).expanduser().absolute())
 
 
+@dataclass
+class PassResult:
+    """What one pass did: a summary per stage (in the order given) and the decode passes."""
+
+    summaries: list[StageSummary]
+    decode: DecodeStats
+
+    @property
+    def failed(self) -> bool:
+        return any(s.shards_failed for s in self.summaries)
+
+
+def run_pass(
+    stages: Sequence[Stage],
+    tasks: Sequence[ShardTask],
+    run_dir: str,
+    runtime: RuntimeConfig,
+    *,
+    decode: DecodeSettings | None = None,
+    force: bool = False,
+    sizes: dict[int, int] | None = None,
+) -> PassResult:
+    """Run `stages` (all reading the input of `tasks`) over the shards not yet done, each clip
+    decoded once for every stage that reads frames; `sizes` (rows per shard) drives the
+    progress bar. Resume, retries and provenance per (stage, shard), see the module docstring."""
+    run_dir = absolute_run_dir(run_dir)
+    store = ShardStore(run_dir)
+    ordered = dependency_order(stages)
+    summaries = {s.name: StageSummary(stage=s.name, shards_total=len(tasks)) for s in stages}
+    work = _plan_work(ordered, tasks, store, force=force, summaries=summaries, decode=decode,
+                      sizes=sizes or {})
+    stats = DecodeStats()
+    backend = make_backend(runtime, decode or DecodeSettings(), stats)
+    groups = backend.groups(ordered)
+    t0 = time.perf_counter()
+    total = sum(w.items for w in work)
+    try:
+        with StageProgress("+".join(s.name for s in stages), total,
+                           enabled=runtime.progress) as bar:
+            for w, dones in Scheduler(backend, groups).run(work, run_dir) if work else ():
+                _count(w, dones, summaries, bar)
+    finally:
+        backend.close()
+    wall = time.perf_counter() - t0
+    for s in summaries.values():  # the stage's own worker time (the wall is shared)
+        s.seconds = s.seconds or wall
+    return PassResult([summaries[s.name] for s in stages], stats)
+
+
+def _plan_work(stages: Sequence[Stage], tasks: Sequence[ShardTask], store: ShardStore, *,
+               force: bool, summaries: dict[str, StageSummary], decode: DecodeSettings | None,
+               sizes: dict[int, int]) -> list[Work]:
+    """Per shard, the stages to run now (resume rules), in shard order."""
+    by_shard: dict[int, dict[str, ShardTask]] = {t.index: {} for t in tasks}
+    for stage in stages:
+        store.sweep_temp_files(stage.output_dir, f"_errors/{stage.name}",
+                               f"_done/{stage.name}")
+        for task in plan(stage, tasks, store, force, summaries[stage.name], decode=decode):
+            by_shard[task.index][stage.name] = task
+    work = []
+    for t in tasks:
+        pending = by_shard[t.index]
+        if pending:
+            n = sum(len(x.retry) if x.retry else sizes.get(t.index, len(t.rows or ()))
+                    for x in pending.values())
+            work.append(Work(t.index, pending, n))
+    return work
+
+
+def _count(w: Work, dones: list[ShardDone | GroupFailure], summaries: dict[str, StageSummary],
+           bar: StageProgress) -> None:
+    for done in dones:
+        s = summaries[done.stage]
+        if isinstance(done, GroupFailure):
+            s.shards_failed.append(done.index)
+            log.error("%s: %s", done.stage, done.message)
+            continue
+        s.add(done, w.tasks[done.stage].previous)
+        s.seconds += done.seconds
+        bar.advance(done.retried or done.input_rows, done.error_rows)
+
+
 def run_stage(
     stage: Stage,
     tasks: Sequence[ShardTask],
@@ -157,26 +271,18 @@ def run_stage(
     *,
     force: bool = False,
     sizes: dict[int, int] | None = None,
+    decode: DecodeSettings | None = None,
 ) -> StageSummary:
-    """Run `stage` on the tasks not yet done; `sizes` (rows per shard) drives the progress bar."""
-    run_dir = absolute_run_dir(run_dir)
-    store = ShardStore(run_dir)
-    swept = store.sweep_temp_files(stage.output_dir, f"_errors/{stage.name}", f"_done/{stage.name}")
-    if swept:
-        log.info("%s: removed %d temp file(s) left by an interrupted run", stage.name, swept)
-    summary = StageSummary(stage=stage.name, shards_total=len(tasks))
-    pending = plan(stage, tasks, store, force, summary)
-    by_index = {t.index: t for t in pending}
-    total = sum(len(t.retry) if t.retry else (sizes or {}).get(t.index, len(t.rows or ()))
-                for t in pending)
-    t0 = time.perf_counter()
-    with StageProgress(stage.name, total, enabled=runtime.progress) as bar:
-        for result in make_executor(runtime).run(stage, run_dir, pending):
-            if isinstance(result, ShardFailure):
-                summary.shards_failed.append(result.index)
-                log.error("%s: %s", stage.name, result.message)
-                continue
-            summary.add(result, by_index[result.shard].previous)
-            bar.advance(result.retried or result.input_rows, result.error_rows)
-    summary.seconds = time.perf_counter() - t0
-    return summary
+    """One stage alone: `run_pass` with a single stage."""
+    result = run_pass([stage], tasks, run_dir, runtime, decode=decode, force=force, sizes=sizes)
+    return result.summaries[0]
+
+
+def make_backend(runtime: RuntimeConfig, decode: DecodeSettings, stats: DecodeStats) -> Backend:
+    if runtime.executor == "ray":
+        from any2capins.runtime.ray_backend import RayBackend
+
+        return RayBackend(runtime, decode, stats)
+    from any2capins.runtime.local_backend import LocalBackend
+
+    return LocalBackend(runtime, decode, stats)

@@ -13,39 +13,52 @@ from typing import Any
 
 from any2capins.config.shortprompts import ShortPromptsConfig
 from any2capins.io.shards import ShardStore
-from any2capins.models.captions import SECTION_TITLES, SECTIONS
+from any2capins.models.captions import SECTIONS, caption_text
 from any2capins.models.common import TokenUsage
+from any2capins.models.conditionsets import (
+    AVAILABILITY_COLUMNS,
+    clip_conditions,
+    condition_sets,
+)
 from any2capins.models.instances import ShortPromptRecord, instance_id_for, set_name
 from any2capins.models.review import ApprovedCaption
-from any2capins.runtime.stage import Failure, Stage
+from any2capins.models.tables import folder
+from any2capins.runtime.inputs import Inputs
+from any2capins.runtime.stage import Failure, SideTable, Stage
 from any2capins.shortprompts.checks import check_prompt, words
-from any2capins.shortprompts.recipe import ClipConditions, condition_sets, load_shard_conditions
 from any2capins.shortprompts.rules import RULES_VERSION, rules_prompt
 
-INPUT_DIR = "review/decisions"
+INPUT_DIR = folder("review.decisions")
 
 
 def caption_sections(c: ApprovedCaption) -> dict[str, str | None]:
     return {s: getattr(c, s, None) for s in SECTIONS}
 
 
-def caption_text(sections: dict[str, str | None]) -> str:
-    return "\n".join(f"{i}. {SECTION_TITLES[s]}: {t}" for i, s in enumerate(SECTIONS, 1)
-                     if (t := sections.get(s)))
+def availability_tables() -> list[SideTable]:
+    """The condition columns that decide a clip's condition sets (lists read as lengths)."""
+    return [SideTable(table, (*cols, *lengths), lengths)
+            for table, cols, lengths in AVAILABILITY_COLUMNS.values()]
+
+
+def availability(inputs: Inputs, clip_id: str) -> Any:
+    """The clip's `ClipConditions` from its condition rows."""
+    return clip_conditions({kind: inputs.row(table, clip_id)
+                            for kind, (table, _, _) in AVAILABILITY_COLUMNS.items()})
 
 
 class ShortPromptsStage(Stage[ApprovedCaption, ShortPromptRecord]):
     name = "shortprompts"
     input_model = ApprovedCaption
     output_model = ShortPromptRecord
-    output_dir = "shortprompts"
+    input_dir = INPUT_DIR
+    output_dir = folder("shortprompts")
     fan_out = True
 
     def __init__(self, config: ShortPromptsConfig, run_dir: str) -> None:
         super().__init__(config.resources)
         self.config = config
         self.run_dir = run_dir
-        self.conditions: dict[str, ClipConditions] = {}
         self.writer: Any = None
         self.prompts: dict[str, Any] = {}
         if config.backend == "openai":
@@ -72,9 +85,9 @@ class ShortPromptsStage(Stage[ApprovedCaption, ShortPromptRecord]):
                     "prompts": {k: p.tag for k, p in self.prompts.items()}}
         return out
 
-    def upstream(self) -> list[str]:
-        """The condition stages whose rows decide the condition sets."""
-        return ["depth", "pose", "camera", "refs"]
+    def side_tables(self) -> list[SideTable]:
+        """The condition columns that decide the condition sets."""
+        return availability_tables()
 
     def setup(self) -> None:
         if self.config.backend == "openai":
@@ -87,16 +100,15 @@ class ShortPromptsStage(Stage[ApprovedCaption, ShortPromptRecord]):
         # the LLM writer holds a client: never pickled, rebuilt by setup() in each worker
         return {**self.__dict__, "writer": None}
 
-    def begin_shard(self, index: int, run_dir: str) -> None:
-        self.conditions = load_shard_conditions(ShardStore(run_dir), index)
+    def begin_shard(self, index: int, inputs: Inputs) -> None:
         if self.writer is not None:
             self.writer.open_shard(index)
 
     def take_usage(self) -> TokenUsage | None:
         return self.writer.take_usage() if self.writer is not None else None
 
-    def process_batch(self, batch: Sequence[ApprovedCaption]) -> list[Any]:
-        plans = [self._plan(c) for c in batch]
+    def process_batch(self, batch: Sequence[ApprovedCaption], inputs: Inputs) -> list[Any]:
+        plans = [self._plan(c, inputs) for c in batch]
         flat = [p for plan in plans for p in plan]
         if self.writer is not None:
             results = self.writer.write_all(flat)
@@ -109,8 +121,8 @@ class ShortPromptsStage(Stage[ApprovedCaption, ShortPromptRecord]):
             k += len(plan)
         return out
 
-    def _plan(self, c: ApprovedCaption) -> list[dict[str, Any]]:
-        cond = self.conditions.get(c.clip_id, ClipConditions())
+    def _plan(self, c: ApprovedCaption, inputs: Inputs) -> list[dict[str, Any]]:
+        cond = availability(inputs, c.clip_id)
         sections = caption_sections(c)
         plan = []
         for cset in condition_sets(cond, self.config.recipe):

@@ -35,16 +35,17 @@ def run(args: argparse.Namespace) -> int:
     from any2capins.io import fs
     from any2capins.io.shards import ShardStore
     from any2capins.models.camera import CameraRecord
+    from any2capins.models.tables import folder
 
     store = ShardStore(args.run)
-    if not store.shard_indices("conditions/camera"):
+    if not store.shard_indices(folder("conditions.camera")):
         raise InputError(f"{args.run}: no conditions/camera/ shards; run `any2capins extract "
                          f"--run {args.run} --stages camera` first")
     out = fs.resolve(args.out) if args.out else store.root.join("conditions", "camera_txt")
     wanted = {"ok"} | ({"rotation_only", "static"} if args.include_unmeasured else set()) | (
         {"failed"} if args.include_failed else set())
     written, skipped = 0, Counter()
-    for rec in store.read_all("conditions/camera", CameraRecord):
+    for rec in store.read_all(folder("conditions.camera"), CameraRecord):
         if rec.status not in wanted:
             skipped[rec.status] += 1
             continue

@@ -6,21 +6,20 @@ a status and a reason; only undecodable or unreadable files become error rows.
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from any2capins.conditions.camera.estimate import Estimate, estimate_camera
-from any2capins.conditions.common import stage_frames
 from any2capins.config.camera import CameraConfig
 from any2capins.errors import DecodeError
-from any2capins.io import fs
-from any2capins.io.frames import SampledFrames, sample_frames
+from any2capins.io.frames import FrameRequest
 from any2capins.models.camera import CameraFrame, CameraRecord
 from any2capins.models.clips import ClipRecord
+from any2capins.models.tables import folder
+from any2capins.runtime.frames import frames_failure
+from any2capins.runtime.inputs import Inputs
 from any2capins.runtime.stage import Failure, Stage
 
 
@@ -28,41 +27,36 @@ class CameraStage(Stage[ClipRecord, CameraRecord]):
     name = "camera"
     input_model = ClipRecord
     output_model = CameraRecord
-    output_dir = "conditions/camera"
+    input_dir = folder("clips")
+    output_dir = folder("conditions.camera")
 
     def __init__(self, config: CameraConfig) -> None:
         super().__init__(config.resources)
         self.config = config
-        self.cache_dir = str(Path(tempfile.gettempdir()) / "any2capins-cache")
 
-    def process_batch(self, batch: Sequence[ClipRecord]) -> list[CameraRecord | Failure]:
-        return [self._one(clip) for clip in batch]
+    def frames(self) -> FrameRequest:
+        """Decoded at twice the SfM size, then area-downscaled here: the decoder's own scaling
+        aliases, which tripled the rotation error on the benchmark clip (0.074 vs 0.025)."""
+        cfg = self.config
+        return FrameRequest(fps=cfg.fps, count=None if cfg.fps else cfg.count,
+                            max_frames=cfg.max_frames, max_side=2 * cfg.max_side)
 
-    def _one(self, clip: ClipRecord) -> CameraRecord | Failure:
+    def process_batch(self, batch: Sequence[ClipRecord],
+                      inputs: Inputs) -> list[CameraRecord | Failure]:
+        return [self._one(clip, inputs) for clip in batch]
+
+    def _one(self, clip: ClipRecord, inputs: Inputs) -> CameraRecord | Failure:
         start = time.perf_counter()
         cfg = self.config
         try:
-            # frames from extract's one decode pass (request "camera", see conditions.plan),
-            # or decoded here when the stage runs on its own
-            sampled, _ = stage_frames(self, clip, "camera", lambda: self._decode(clip))
-        except OSError as exc:
-            return Failure("UnreadableFile", f"cannot read {clip.uri}: {exc}")
+            sampled = inputs.frames(clip.clip_id)
         except DecodeError as exc:
-            return Failure("DecodeError", str(exc))
+            return frames_failure(exc)
         frames = [area_resize(f, cfg.max_side) for f in sampled.frames]
         est = estimate_camera(frames, sampled.timestamps, cfg)
         return to_record(clip, indices=sampled.indices, times=sampled.timestamps,
                          source_size=sampled.source_size, est=est,
                          seconds=time.perf_counter() - start)
-
-    def _decode(self, clip: ClipRecord) -> SampledFrames:
-        """Decode at twice the SfM size, then area-downscale (in `_one`): the decoder's own
-        scaling aliases, which tripled the rotation error on the benchmark clip (0.074 vs
-        0.025)."""
-        cfg = self.config
-        path = fs.local_copy(clip.uri, self.cache_dir)
-        return sample_frames(path, fps=cfg.fps, count=None if cfg.fps else cfg.count,
-                             max_frames=cfg.max_frames, max_side=2 * cfg.max_side, meta=clip)
 
 
 def area_resize(frame: np.ndarray, max_side: int) -> np.ndarray:
