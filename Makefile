@@ -37,6 +37,10 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	# CPU torch from this machine's wheel first, so nothing pulls a CUDA build; no torchvision.
 	$(PIP) torch==2.13.0
 	$(PIP) -e '.[pipeline,dev]'
+	# the OCR text detector of curation ships its ONNX weights in the wheel; --no-deps: it
+	# declares opencv-python, which would overwrite opencv-python-headless's cv2/ (its real
+	# dependencies are in the pipeline extra)
+	$(PIP) --no-deps rapidocr-onnxruntime==1.4.4
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)

@@ -21,7 +21,7 @@ from any2capins.errors import Any2CapInsError, ConfigError, InputError, StageErr
 # Modules that add sub-commands: each has `register(subparsers, common)`.
 COMMAND_MODULES = (
     "any2capins.ingest.cli",
-    "any2capins.conditions.cli",
+    "any2capins.pipeline",
     "any2capins.conditions.sheet_cli",
     "any2capins.conditions.camera.cli",
     "any2capins.status",

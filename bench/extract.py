@@ -14,12 +14,17 @@ frame is what matters here, not the weights. `--quick` uses the tiny test models
    load excluded) against a bare loop calling the same processor + model on the same,
    pre-decoded frames (pose: detector, then the pose model on the same boxes), 1 thread.
    Target: ratio <= 1.15.
-3. Decode once (`--only decode`, results in bench/results/extract_decode.json): the bundled
-   clips through `extract` (every stage + contact sheets, tiny models, in-process) the old way
-   (each stage run on its own, decoding for itself, then `sheet --all`) and the new way (one
-   decode pass per clip); alternating rounds, best of --repeat: wall-time ratio, decode-time
-   ratio, decoder opens per clip (target 1), frame-plan bytes per clip; and the frame plan of a
-   synthetic 60 s 1080p clip (default settings of every stage + sheet): bytes held, decode wall.
+3. One pass, now vs before (`--only decode [--baseline e244c89] [--skip-old-way]`, results in
+   bench/results/extract_decode.json): the bundled clips through `extract` (every stage +
+   contact sheets, tiny models, in-process executor, 1 torch thread) as a subprocess, the
+   code of commit REF (a git worktree under /tmp, run with PYTHONPATH; removed at the end)
+   against the current code, same settings and clips, fresh run folders, alternating rounds,
+   best of --repeat: current/baseline wall ratio (target <= 1.0 within noise), decoder opens
+   per clip of both (ANY2CAPINS_DECODE_LOG, target 1.0), load average. Then, in this process,
+   the current code's old way (each stage alone, decoding for itself, then the sheets) against
+   its one pass (wall, opens, decode seconds), and the one decode pass of a synthetic 60 s
+   1080p clip for every stage's default frame request + the sheet's (runtime.frames.
+   decode_clip): bytes held, tracemalloc peak, decode wall.
 2. Scaling (depth): 1 worker x 1 thread, 2 workers x 1 thread, 1 worker x 2 threads, on
    --shards identical one-clip shards; processing wall time = first shard start to last shard
    end (actor start and model load excluded; also printed with them). Target: 2x1 over 1x1 >= 1.6.
@@ -29,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -114,6 +121,7 @@ def overrides(models: dict[str, str], frames: int, quick: bool) -> list[str]:
         "runtime.progress=false", "runtime.executor=ray",
         f"depth.model={models['depth']}", f"depth.input_size={140 if quick else 364}",
         f"depth.sampling.count={frames}", "depth.sampling.fps=null", "depth.frame_batch=1",
+        "pose.backend=vitpose",  # the bare loop below is VitPose on the detector's boxes
         f"pose.detector.model={models['detector']}", f"pose.vitpose.model={models['vitpose']}",
         f"pose.sampling.count={frames}", "pose.sampling.fps=null", "pose.detector.frame_batch=1",
         f"pose.detector.input_size={size}", "pose.detector.threshold=0.3",
@@ -210,6 +218,11 @@ def main() -> None:
                     help="run one part only ('decode': one pass per clip vs per-stage decoding)")
     ap.add_argument("--long-seconds", type=float, default=60.0,
                     help="decode part: length of the synthetic 1080p clip for the memory figure")
+    ap.add_argument("--baseline", default="e244c89", metavar="REF",
+                    help="decode part: the commit whose `extract` the current one is timed "
+                    "against (a git worktree under /tmp)")
+    ap.add_argument("--skip-old-way", action="store_true",
+                    help="decode part: leave out the in-process each-stage-alone comparison")
     args = ap.parse_args()
     if args.only == "decode":
         decode_part(args)
@@ -242,12 +255,13 @@ def main() -> None:
 
 
 def overhead(args: argparse.Namespace, cfg, clip, run: Path) -> None:
-    from any2capins.conditions.common import decode_clip
+    from any2capins.conditions.registry import build_stage
+    from any2capins.runtime.frames import decode_clip
 
     print(f"\n1. overhead (1 worker, 1 torch thread): seconds per frame, best of {args.repeat} "
           "alternating rounds")
     for name, bare in (("depth", bare_depth), ("pose", bare_pose)):
-        frames = decode_clip(clip, getattr(cfg, name).sampling).frames
+        frames = decode_clip(clip, {name: build_stage(name, cfg).frames()}).get(name).frames
         bs, ps = [], []
         for _ in range(args.repeat):
             bs.append(bare(cfg, frames))
@@ -276,53 +290,169 @@ def scaling(args: argparse.Namespace, cfg, run: Path) -> None:
 
 DECODE_CLIPS = ("people_selfie_1s.mp4", "vp9_bear.webm", "people_his_girl_friday_pd.mp4",
                 "people_bedroom_kids_jumping.mp4", "vp8_flower_cc0.webm")
+STAGE_NAMES = ["depth", "pose", "refs", "camera"]
 
 
-def _old_way(cfg, run: Path, names: list[str]) -> None:
-    """Each stage on its own (decoding for itself), then the sheets (decoding again)."""
+def decode_sets(models: dict[str, str]) -> list[str]:
+    """`--set` overrides both the current code and the baseline accept, giving both the same
+    work: every stage on the tiny models (pose on vitpose, the baseline's only transformers
+    backend), in-process, 1 torch thread, camera on 8 frames at 192 px, sheets during extract."""
+    det = ["threshold=0.3", "max_detections=3", "input_size=160", "frame_batch=4"]
+    return [
+        "runtime.progress=false", "runtime.executor=local",
+        f"depth.model={models['depth']}", "depth.input_size=70", "depth.store_max_side=64",
+        "depth.sampling.fps=4", "pose.backend=vitpose",
+        f"pose.detector.model={models['detector']}", f"pose.vitpose.model={models['vitpose']}",
+        "pose.sampling.fps=4", "pose.sampling.max_frames=48", "pose.sampling.max_side=320",
+        *(f"pose.detector.{d}" for d in det),
+        f"refs.detector.model={models['detector']}", "refs.min_box_frac=0", "refs.sampling.fps=4",
+        "refs.sampling.count=null", "refs.sampling.max_frames=48", "refs.sampling.max_side=320",
+        *(f"refs.detector.{d}" for d in det),
+        "camera.count=8", "camera.max_side=192", "camera.num_threads=1",
+        *(f"{s}.resources.torch_threads=1" for s in ("depth", "pose", "refs")),
+        "sheet.during_extract=true",
+    ]
+
+
+# settings the baseline does not know, at the values that make the work the same as its own
+NEW_ONLY = ["refs.segment=none"]
+
+
+def _tasks(run: Path) -> list:
+    from any2capins.io.shards import ShardStore
+    from any2capins.models.tables import folder
+    from any2capins.runtime import ShardTask
+
+    clips = folder("clips")
+    return [ShardTask(index=i, input_dir=clips) for i in ShardStore(str(run)).shard_indices(clips)]
+
+
+def _old_way(cfg, run: Path, names: list[str]):
+    """Each stage alone (`extract --stages X` with sheets off: decoding for itself), then
+    `sheet --all` (decoding again); the passes' decode figures, merged."""
     from any2capins.conditions.registry import build_stage
-    from any2capins.conditions.sheet import write_sheets
-    from any2capins.runtime import ShardTask, run_stage
+    from any2capins.conditions.sheet_stage import SheetStage
+    from any2capins.runtime import run_pass
+    from any2capins.runtime.frames import DecodeStats
 
-    for name in names:
-        run_stage(build_stage(name, cfg), [ShardTask(0, "clips")], str(run), cfg.runtime,
-                  force=True)
-    write_sheets(str(run), cfg.sheet)
+    stats = DecodeStats()
+    for stages in [[build_stage(n, cfg)] for n in names] + [[SheetStage(cfg.sheet, str(run))]]:
+        res = run_pass(stages, _tasks(run), str(run), cfg.runtime, decode=cfg.decode, force=True)
+        stats.merge(res.decode)
+    return stats
 
 
 def _new_way(cfg, run: Path, names: list[str]):
-    from any2capins.conditions.extract import run_extract_stages
+    """`extract`'s one pass: every stage and the sheet, one decode per clip."""
     from any2capins.conditions.registry import build_stage
+    from any2capins.conditions.sheet_stage import SheetStage
+    from any2capins.runtime import run_pass
 
-    stages = [build_stage(n, cfg) for n in names]
-    return run_extract_stages(stages, cfg, str(run), [0], force=True)
+    stages = [*(build_stage(n, cfg) for n in names), SheetStage(cfg.sheet, str(run))]
+    return run_pass(stages, _tasks(run), str(run), cfg.runtime, decode=cfg.decode,
+                    force=True).decode
+
+
+def _opens(log: Path, n_clips: int) -> float:
+    return len(log.read_text().splitlines()) / n_clips if log.exists() else 0.0
 
 
 def _timed(fn, log: Path, n_clips: int):
-    """(wall seconds, decoder opens per clip, result) of one call."""
+    """(wall seconds, decoder opens per clip, result) of one call in this process."""
     log.unlink(missing_ok=True)
     os.environ["ANY2CAPINS_DECODE_LOG"] = str(log)
+    try:
+        t0 = time.perf_counter()
+        result = fn()
+        wall = time.perf_counter() - t0
+    finally:
+        del os.environ["ANY2CAPINS_DECODE_LOG"]
+    return wall, _opens(log, n_clips), result
+
+
+def _cli(code: Path, args: list[str], log: Path, env: dict[str, str]) -> float:
+    """`python -m any2capins.cli ARGS` of checkout `code` in the log's folder; wall seconds.
+    A failure stops the benchmark with the command's output."""
+    from baseline import PY
+
     t0 = time.perf_counter()
-    result = fn()
+    out = subprocess.run([PY, "-m", "any2capins.cli", *args], capture_output=True, text=True,
+                         env=env, cwd=log.parent, check=False)
     wall = time.perf_counter() - t0
-    opens = len(log.read_text().splitlines()) if log.exists() else 0
-    del os.environ["ANY2CAPINS_DECODE_LOG"]
-    return wall, opens / n_clips, result
+    log.with_suffix(".out").write_text(out.stdout + out.stderr)
+    if out.returncode != 0:
+        raise SystemExit(f"{' '.join(args[:3])} ({code}) exited {out.returncode}:\n"
+                         f"{(out.stdout + out.stderr)[-3000:]}")
+    return wall
 
 
-def _decode_seconds(run: Path, names: list[str]) -> float:
-    """Decode seconds the records report, one figure per clip (extract shares one pass)."""
-    from any2capins.conditions.sheet import CONDITIONS
-    from any2capins.io.shards import ShardStore
+def _template(code: Path, tmp: Path, src: Path, name: str) -> Path:
+    """clips/ of the bundled clips, ingested by checkout `code` (each code reads its own run
+    folders), whole files (the clips are single shots)."""
+    from baseline import code_env
 
-    store = ShardStore(str(run))
-    per: dict[tuple[str, str], float] = {}
-    for name in names:
-        if name == "camera":
-            continue  # camera records (models/camera.py) do not carry decode_seconds
-        for r in store.read_shard(f"conditions/{name}", 0, CONDITIONS[name]):
-            per[(name, r.clip_id)] = r.decode_seconds
-    return sum(per.values())
+    run = tmp / name
+    _cli(code, ["ingest", str(src), "--out", str(run), "--set", "ingest.shots.detect=false",
+                "--set", "runtime.executor=local", "--set", "runtime.progress=false"],
+         tmp / f"{name}.ingest", code_env(code))
+    return run
+
+
+def baseline_rounds(args: argparse.Namespace, tmp: Path, src: Path, sets: list[str],
+                    n: int) -> dict[str, list[tuple[float, float]]]:
+    """`extract` of the baseline checkout and of the current code, each a subprocess on a
+    fresh copy of its own ingested clips, alternating (the order flips every round, so load
+    drifts hit both alike); (wall s, decoder opens per clip) per round."""
+    from baseline import code_env, commit_of, worktree
+
+    rows: dict[str, list[tuple[float, float]]] = {"baseline": [], "current": []}
+    with worktree(args.baseline) as base:
+        print(f"baseline: {args.baseline} ({commit_of(base)}) at {base}")
+        codes = {"baseline": (base, sets), "current": (ROOT, [*sets, *NEW_ONLY])}
+        templates = {k: _template(code, tmp, src, f"template-{k}") for k, (code, _) in
+                     codes.items()}
+        for r in range(args.repeat):
+            order = ["baseline", "current"] if r % 2 == 0 else ["current", "baseline"]
+            for side in order:
+                code, side_sets = codes[side]
+                run = tmp / f"{side}-{r}"
+                shutil.copytree(templates[side], run)
+                log = tmp / f"{side}-{r}.opens"
+                wall = _cli(code, ["extract", "--run", str(run),
+                                   *(x for s in side_sets for x in ("--set", s))], log,
+                            code_env(code, ANY2CAPINS_DECODE_LOG=str(log)))
+                rows[side].append((wall, _opens(log, n)))
+                print(f"  round {r + 1} {side:<8} extract {wall:6.1f} s, "
+                      f"{rows[side][-1][1]:.1f} decoder opens/clip  (load "
+                      f"{os.getloadavg()[0]:.1f})")
+                shutil.rmtree(run, ignore_errors=True)
+    return rows
+
+
+def in_process_rounds(args: argparse.Namespace, tmp: Path, src: Path, sets: list[str],
+                      n: int) -> dict[str, list[tuple[float, float, float]]]:
+    """The current code in this process: each stage alone then the sheets (old way) against
+    one pass; (wall s, opens per clip, decode s) per round."""
+    from baseline import code_env
+
+    from any2capins.config import load_config
+
+    if not (tmp / "template-current").exists():
+        _template(ROOT, tmp, src, "template-current")
+    cfg = load_config([], [*sets, *NEW_ONLY])
+    rows: dict[str, list[tuple[float, float, float]]] = {"old": [], "new": []}
+    os.environ.update({k: v for k, v in code_env(ROOT).items() if k == "OMP_NUM_THREADS"})
+    for r in range(args.repeat):
+        for way, fn in (("old", _old_way), ("new", _new_way)):
+            run = tmp / f"inproc-{way}-{r}"
+            shutil.copytree(tmp / "template-current", run)
+            wall, opens, stats = _timed(lambda f=fn, d=run: f(cfg, d, STAGE_NAMES),
+                                        tmp / f"inproc-{way}.opens", n)
+            rows[way].append((wall, opens, stats.seconds))
+            print(f"  round {r + 1} in-process {way}: {wall:6.1f} s, {opens:.1f} opens/clip, "
+                  f"decode {stats.seconds:.2f} s")
+            shutil.rmtree(run, ignore_errors=True)
+    return rows
 
 
 def long_clip(path: Path, seconds: float) -> Path:
@@ -349,87 +479,104 @@ def long_clip(path: Path, seconds: float) -> Path:
 
 
 def long_plan(cfg, seconds: float, tmp: Path) -> dict[str, float]:
-    """Frame plan of a synthetic long 1080p clip with every stage's settings + the sheet."""
+    """The one decode pass of a synthetic long 1080p clip for the frame requests of every
+    stage at its default settings plus the sheet (`runtime.frames.decode_clip`, as extract)."""
     import tracemalloc
 
-    from any2capins.conditions.plan import decode_clip_plan, frame_requests
+    from any2capins.conditions.registry import build_stage
+    from any2capins.conditions.sheet_stage import sheet_request
     from any2capins.config.ingest import IngestConfig
     from any2capins.ingest.stage import ProbeStage
     from any2capins.models.clips import SourceRecord
+    from any2capins.runtime.frames import decode_clip
 
     path = long_clip(tmp / f"long_{int(seconds)}s_1080p.mp4", seconds)
     ingest = IngestConfig.model_validate({"shots": {"detect": False}})  # the whole file: 1 clip
     (rows,) = ProbeStage(ingest).process_batch([SourceRecord(uri=str(path), index=0)])
     clip = rows[0]
-    requests = frame_requests(cfg, ["depth", "pose", "refs", "camera"], sheet=True)
+    requests = {n: build_stage(n, cfg).frames() for n in STAGE_NAMES}
+    requests["sheet"] = sheet_request(cfg.sheet)
     tracemalloc.start()
-    plan = decode_clip_plan(clip, requests, cfg.decode)
+    got = decode_clip(clip, requests, cfg.decode)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    if plan.error:
-        raise SystemExit(f"long clip did not decode: {plan.error}")
+    if got.error:
+        raise SystemExit(f"long clip did not decode: {got.error}")
+    unique = {id(s.frames): len(s.indices) for s in got.frames.values()}
     return {"long_clip_seconds": round(clip.duration_s, 2),
-            "long_plan_mb": round(plan.nbytes / 2**20, 1),
+            "long_plan_mb": round(got.nbytes / 2**20, 1),
             "long_plan_traced_peak_mb": round(peak / 2**20, 1),
-            "long_plan_frames": sum(len(s.indices) for s in plan.frames.values()),
-            "long_decode_s": round(plan.seconds, 2)}
+            "long_plan_frames": sum(unique.values()),
+            "long_decode_s": round(got.seconds, 2)}
 
 
 def decode_part(args: argparse.Namespace) -> None:
     import sys
 
-    sys.path.insert(0, str(ROOT / "tests"))
-    sys.path.insert(0, str(ROOT / "bench"))
-    import torch
-    from conditions_helpers import make_run, tiny_overrides
+    sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench")]
     from results import write_results
 
+    from any2capins.conditions.models_tiny import write_tiny_models
     from any2capins.config import load_config
 
-    torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="a2c-bench-decode-"))
-    run = make_run(tmp, bad=False, names=DECODE_CLIPS)
-    names = ["depth", "pose", "refs", "camera"]
-    cfg = load_config([], [*tiny_overrides(), "runtime.executor=local", "camera.count=8",
-                           "camera.max_side=192", "sheet.during_extract=true"])
-    n = len(DECODE_CLIPS)
-    log = tmp / "opens.log"
-    rows: dict[str, list[tuple[float, float, float]]] = {"old": [], "new": []}
-    plan_bytes: list[int] = []
-    for _ in range(args.repeat):
-        wall, opens, _ = _timed(lambda: _old_way(cfg, run, names), log, n)
-        rows["old"].append((wall, opens, _decode_seconds(run, names)))
-        wall, opens, res = _timed(lambda: _new_way(cfg, run, names), log, n)
-        rows["new"].append((wall, opens, res.decode.seconds))
-        plan_bytes = res.decode.plan_bytes
-    old, new = min(rows["old"]), min(rows["new"])
-    print(f"old (per-stage decoding): {old[0]:.1f} s, {old[1]:.1f} opens/clip, decode "
-          f"{old[2]:.2f} s (w/o camera, sheets)")
-    print(f"new (one pass per clip):  {new[0]:.1f} s, {new[1]:.1f} opens/clip, decode "
-          f"{new[2]:.2f} s (all stages + sheet)")
-    figures = {
-        "clips": n, "rounds": args.repeat, "old_wall_s": round(old[0], 2),
-        "new_wall_s": round(new[0], 2), "wall_ratio_old_over_new": round(old[0] / new[0], 2),
-        "old_opens_per_clip": round(old[1], 2), "new_opens_per_clip": round(new[1], 2),
-        "old_decode_s_without_camera_and_sheets": round(old[2], 2),
-        "new_decode_s_all": round(new[2], 2),
-        "plan_mb_per_clip_max": round(max(plan_bytes) / 2**20, 2),
-        "plan_mb_per_clip_mean": round(sum(plan_bytes) / len(plan_bytes) / 2**20, 2),
-    }
+    names = DECODE_CLIPS[:2] if args.quick else DECODE_CLIPS
+    src = tmp / "src"
+    src.mkdir()
+    for name in names:
+        shutil.copy(ROOT / "examples" / "clips" / name, src / name)
+    models = write_tiny_models(Path(tempfile.gettempdir()) / "a2c-bench-models" / "tiny")
+    sets, n = decode_sets(models), len(names)
+    load0 = os.getloadavg()[0]
+    print(f"{n} clips, every stage + sheets, tiny models, in-process, 1 torch thread; best of "
+          f"{args.repeat} alternating rounds; load average {load0:.1f} on {os.cpu_count()} CPUs")
+    sub = baseline_rounds(args, tmp, src, sets, n)
+    figures: dict[str, object] = {"clips": n, "rounds": args.repeat, "baseline": args.baseline}
+    base, cur = min(sub["baseline"]), min(sub["current"])
+    figures |= {"baseline_wall_s": round(base[0], 2), "current_wall_s": round(cur[0], 2),
+                "wall_ratio_current_over_baseline": round(cur[0] / base[0], 2),
+                "baseline_opens_per_clip": round(max(o for _, o in sub["baseline"]), 2),
+                "current_opens_per_clip": round(max(o for _, o in sub["current"]), 2)}
+    table = [["run", "wall s (best)", "rounds s", "decoder opens / clip"],
+             [f"extract, baseline {args.baseline}", f"{base[0]:.1f}",
+              " ".join(f"{w:.1f}" for w, _ in sub["baseline"]),
+              f"{figures['baseline_opens_per_clip']:.1f}"],
+             ["extract, current", f"{cur[0]:.1f}", " ".join(f"{w:.1f}" for w, _ in sub["current"]),
+              f"{figures['current_opens_per_clip']:.1f}"]]
+    if not args.skip_old_way:
+        ways = in_process_rounds(args, tmp, src, sets, n)
+        old, new = min(ways["old"]), min(ways["new"])
+        figures |= {"old_way_wall_s": round(old[0], 2), "one_pass_wall_s": round(new[0], 2),
+                    "wall_ratio_old_way_over_one_pass": round(old[0] / new[0], 2),
+                    "old_way_opens_per_clip": round(old[1], 2),
+                    "one_pass_opens_per_clip": round(new[1], 2),
+                    "old_way_decode_s": round(old[2], 2), "one_pass_decode_s": round(new[2], 2)}
+        table += [["in-process, each stage alone + sheets", f"{old[0]:.1f}",
+                   " ".join(f"{w:.1f}" for w, _, _ in ways["old"]), f"{old[1]:.1f}"],
+                  ["in-process, one pass", f"{new[0]:.1f}",
+                   " ".join(f"{w:.1f}" for w, _, _ in ways["new"]), f"{new[1]:.1f}"]]
     figures |= long_plan(load_config([], []), args.long_seconds, tmp)
+    figures["load_avg_start"] = round(load0, 2)
+    for row in table:
+        print("  ".join(f"{c!s:>14}" for c in row))
+    print(f"current/baseline wall: {figures['wall_ratio_current_over_baseline']} (target <= 1.0 "
+          f"within noise); decoder opens per clip: baseline {figures['baseline_opens_per_clip']}"
+          f", current {figures['current_opens_per_clip']} (target 1.0)")
     print(figures)
-    table = [["way", "wall s", "decoder opens / clip", "decode s"],
-             ["per stage (old)", f"{old[0]:.1f}", f"{old[1]:.1f}", f"{old[2]:.2f} (no camera)"],
-             ["one pass (extract)", f"{new[0]:.1f}", f"{new[1]:.1f}", f"{new[2]:.2f}"]]
-    write_results("extract_decode", figures, table=table, command=".venv/bin/python "
-                  "bench/extract.py --only decode", notes=(
-                      f"{n} bundled clips through every condition stage plus contact sheets, tiny "
-                      "models, in-process, 1 torch thread, best of alternating rounds. Old: each "
-                      "stage run on its own (decoding for itself), then `sheet --all`. New: "
-                      "`extract`'s one decode pass per clip. Target: 1 decoder open per clip. "
-                      "long_*: the frame plan of a synthetic 1080p30 clip with the default "
-                      "settings of every stage and the sheet (bytes held by the decoded frames, "
-                      "tracemalloc peak during the pass, decode wall time)."))
+    shutil.rmtree(tmp, ignore_errors=True)
+    write_results("extract_decode", figures, table=table, command=(
+        f".venv/bin/python bench/extract.py --only decode --baseline {args.baseline} "
+        f"--repeat {args.repeat}{' --quick' if args.quick else ''}"), notes=(
+        f"{n} bundled clips through every condition stage plus contact sheets (tiny models, "
+        "pose on vitpose, camera on 8 frames at 192 px, in-process executor, 1 torch thread), "
+        f"best of {args.repeat} alternating rounds. baseline/current: `extract` as a "
+        f"subprocess, the code of commit {args.baseline} (a git worktree, PYTHONPATH) against "
+        "the current code, same settings, same clips, fresh run folders; target: current/"
+        "baseline wall <= 1.0 within noise and 1 decoder open per clip (ANY2CAPINS_DECODE_LOG). "
+        "old_way/one_pass: the current code in one process, each stage alone then the sheets "
+        "(5 decodes per clip) against one pass. long_*: the one decode pass of a synthetic "
+        "1080p30 clip for the default frame requests of every stage and the sheet (bytes held "
+        "by the frames, tracemalloc peak, decode wall)."))
 
 
 if __name__ == "__main__":

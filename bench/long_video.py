@@ -48,34 +48,57 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
+from baseline import PY, code_env, commit_of, worktree  # noqa: E402
 from results import write_results  # noqa: E402
 
-PY = str(ROOT / ".venv" / "bin" / "python")
 FPS = 25
 SHOT_FRAMES = 85  # 3.4 s at 25 fps
 SIZE = (640, 360)
 CACHE = Path(tempfile.gettempdir()) / "a2c-bench-long"
 SOURCES = ("people_his_girl_friday_pd.mp4", "vp9_bear.webm", "people_bedroom_kids_jumping.mp4",
            "vp8_flower_cc0.webm", "people_selfie_1s.mp4")
-PERMS = ((0, 1, 2), (2, 1, 0), (1, 2, 0))  # colour variants: repeats of a base frame differ
 
 
 # ---------------------------------------------------------------------------- the videos
 
 def _bases(per_source: int = 8) -> list[list[np.ndarray]]:
-    """`per_source` frames spread over each bundled source clip, RGB at 1.25x the video size
-    (the room a shot pans across)."""
+    """`per_source` RGB frames spread over each bundled source clip, at their own size."""
     import av
-    import cv2
 
-    big = (SIZE[0] * 5 // 4, SIZE[1] * 5 // 4)
     out = []
     for name in SOURCES:
         with av.open(str(ROOT / "examples" / "clips" / name)) as c:
             frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
         pick = np.linspace(0, len(frames) - 1, per_source).round().astype(int)
-        out.append([cv2.resize(frames[i], big, interpolation=cv2.INTER_AREA) for i in pick])
+        out.append([frames[i] for i in pick])
     return out
+
+
+def shot_base(bases: list[list[np.ndarray]], k: int) -> np.ndarray:
+    """The picture shot k pans across, at 1.25x the video size: a frame of source k % 5,
+    zoomed into a random region, flipped one of four ways, under large translucent
+    rectangles (all seeded by k), so that no two shots look alike to the near-duplicate
+    search (perceptual hashes of low frequencies) while each keeps real image content."""
+    import cv2
+
+    rng = np.random.default_rng(1000 + k)
+    src = bases[k % len(SOURCES)]
+    frame = src[(k // len(SOURCES)) % len(src)]
+    fh, fw = frame.shape[:2]
+    cw = min(fw, fh * 16 / 9) / rng.uniform(1.0, 1.8)
+    ch = cw * 9 / 16
+    x0, y0 = rng.uniform(0, fw - cw), rng.uniform(0, fh - ch)
+    crop = frame[int(y0) : int(y0 + ch), int(x0) : int(x0 + cw)]
+    big = (SIZE[0] * 5 // 4, SIZE[1] * 5 // 4)
+    img = cv2.resize(crop, big, interpolation=cv2.INTER_AREA).astype(np.float32)
+    flip = (k // len(SOURCES)) % 4
+    img = img[:: -1 if flip & 1 else 1, :: -1 if flip & 2 else 1]
+    h, w = img.shape[:2]
+    for _ in range(6):
+        x0, y0 = rng.integers(0, w * 3 // 4), rng.integers(0, h * 3 // 4)
+        x1, y1 = x0 + rng.integers(w // 6, w // 2), y0 + rng.integers(h // 6, h // 2)
+        img[y0:y1, x0:x1] = 0.4 * img[y0:y1, x0:x1] + 0.6 * rng.integers(0, 256, 3)
+    return np.ascontiguousarray(img.clip(0, 255).astype(np.uint8))
 
 
 def shot_frames(base: np.ndarray, k: int) -> np.ndarray:
@@ -106,10 +129,7 @@ def build_video(path: Path, shots: int) -> Path:
         s.width, s.height, s.pix_fmt = SIZE[0], SIZE[1], "yuv420p"
         s.options = {"preset": "veryfast", "g": "50", "crf": "28"}
         for k in range(shots):
-            src = bases[k % len(SOURCES)]
-            base = src[(k // len(SOURCES)) % len(src)]
-            base = base[..., PERMS[(k // (len(SOURCES) * len(src))) % len(PERMS)]]
-            for f in shot_frames(np.ascontiguousarray(base), k):
+            for f in shot_frames(shot_base(bases, k), k):
                 c.mux(s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
         c.mux(s.encode())
     tmp.replace(path)
@@ -121,15 +141,15 @@ def build_video(path: Path, shots: int) -> Path:
 def _children() -> dict[int, list[int]]:
     """Parent pid -> child pids, from /proc."""
     kids: dict[int, list[int]] = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{d}/stat").read_text()
+            stat = (d / "stat").read_text()
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        kids.setdefault(ppid, []).append(int(d))
+        kids.setdefault(ppid, []).append(int(d.name))
     return kids
 
 
@@ -151,7 +171,7 @@ class TreeMonitor(threading.Thread):
         super().__init__(daemon=True)
         self.root, self.every = root, every
         self.rss = self.pss = self.procs = 0
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def _tree(self) -> list[int]:
         kids, out, todo = _children(), [], [self.root]
@@ -162,15 +182,15 @@ class TreeMonitor(threading.Thread):
         return out
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             pids = self._tree()
             self.rss = max(self.rss, sum(_kb(f"/proc/{p}/status", "VmRSS:") for p in pids))
             self.pss = max(self.pss, sum(_kb(f"/proc/{p}/smaps_rollup", "Pss:") for p in pids))
             self.procs = max(self.procs, len(pids))
-            self._stop.wait(self.every)
+            self._halt.wait(self.every)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join()
 
 
@@ -199,17 +219,11 @@ def measured(cmd: list[str], *, env: dict[str, str], log: Path) -> dict[str, Any
 
 # ---------------------------------------------------------------------------- the commands
 
-def code_env(code: Path) -> dict[str, str]:
-    """The environment running the package of checkout `code` (PYTHONPATH wins over the
-    editable install; the commands run in a folder that holds no package)."""
-    return {**os.environ, "PYTHONPATH": str(code), "OMP_NUM_THREADS": "1"}
-
-
 def ingest(code: Path, video: Path, run: Path, per_shard: int, log: Path) -> None:
     src = run.parent / f"src-{video.stem}"
     src.mkdir(parents=True, exist_ok=True)
     if not (src / video.name).exists():
-        os.symlink(video, src / video.name)
+        (src / video.name).symlink_to(video)
     cmd = [PY, "-m", "any2capins.cli", "ingest", str(src), "--out", str(run),
            "--set", f"ingest.clips_per_shard={per_shard}", "--set", "runtime.executor=local",
            "--set", "runtime.progress=false"]
@@ -249,3 +263,153 @@ def extract_cmd(code: Path, run: Path, models: dict[str, str], executor: str) ->
         sets.append(f"refs.sam2.model={models['sam2']}")
     return [PY, "-m", "any2capins.cli", "extract", "--run", str(run), "--config",
             str(code / "pipelines" / "demo.yaml"), *(x for s in sets for x in ("--set", s))]
+
+
+# ---------------------------------------------------------------------------- the benchmark
+
+def check_shards(run: Path, built: int, per_shard: int) -> dict[str, Any]:
+    """Shots found, clips/ shards, the largest shard, and whether the layout is as promised:
+    ceil(clips / per_shard) shards of at most per_shard rows."""
+    rows = shard_rows(run, "clips")
+    clips = sum(rows)
+    want = math.ceil(clips / per_shard)
+    ok = len(rows) == want and max(rows, default=0) <= per_shard
+    return {"built": built, "clips": clips, "shards": len(rows), "expected_shards": want,
+            "max_rows": max(rows, default=0), "layout_ok": ok}
+
+
+def outputs_ok(run: Path, clips: int) -> bool:
+    """Every condition table and the sheets have a row for every clip (the run did the work)."""
+    tables = ("conditions.depth", "conditions.pose", "conditions.refs", "conditions.camera",
+              "sheets")
+    return all(sum(shard_rows(run, t)) == clips for t in tables)
+
+
+def one_extract(code: Path, tpl: Path, work: Path, name: str, models: dict[str, str],
+                executor: str, clips: int) -> dict[str, Any]:
+    """`extract` on a fresh copy of the ingested run `tpl`, measured."""
+    run = work / name
+    shutil.rmtree(run, ignore_errors=True)
+    shutil.copytree(tpl, run)
+    fig = measured(extract_cmd(code, run, models, executor), env=code_env(code),
+                   log=work / f"{name}.log")
+    fig["outputs_ok"] = fig["rc"] == 0 and outputs_ok(run, clips)
+    shutil.rmtree(run, ignore_errors=True)
+    print(f"  {name:<28} {fig['wall_s']:7.1f} s  peak RSS {fig['peak_rss_mb']:7.1f} MB  tree "
+          f"RSS {fig['tree_rss_mb']:7.1f} MB  tree PSS {fig['tree_pss_mb']:7.1f} MB  "
+          f"({fig['procs']} processes{'' if fig['outputs_ok'] else ', OUTPUTS MISSING'})")
+    return fig
+
+
+def series(code: Path, label: str, layout: tuple[str, int], videos: dict[int, Path],
+           work: Path, models: dict[str, str], executors: list[str]) -> dict[str, Any]:
+    """Ingest each video with `layout` (name, clips_per_shard) by checkout `code`, check its
+    shards, then extract it with each executor. Returns {(label, layout, executor, shots):
+    figures} plus the shard checks under (label, layout, 'ingest', shots)."""
+    out: dict[Any, Any] = {}
+    name, per_shard = layout
+    for shots, video in videos.items():
+        tpl = work / f"{label}-{name}-{shots}-ingested"
+        ingest(code, video, tpl, per_shard, work / f"{label}-{name}-{shots}-ingest.log")
+        check = check_shards(tpl, shots, per_shard)
+        out[(label, name, "ingest", shots)] = check
+        print(f"{label} ingest, clips_per_shard {per_shard}, {shots}-shot video: "
+              f"{check['clips']} clips found, {check['shards']} clips/ shard(s) (expected "
+              f"{check['expected_shards']}), largest {check['max_rows']} rows"
+              f"{'' if check['layout_ok'] else '  LAYOUT NOT AS PROMISED'}")
+        for ex in executors:
+            out[(label, name, ex, shots)] = one_extract(
+                code, tpl, work, f"{label}-{name}-{ex}-{shots}", models, ex, check["clips"])
+    return out
+
+
+def summarise(res: dict[Any, Any], shots: tuple[int, int]) -> tuple[dict[str, Any],
+                                                                  list[list[Any]]]:
+    """Flat figures and the table of every run; ratios long/short of each peak."""
+    figures: dict[str, Any] = {}
+    table = [["code", "clips/shard", "executor", "shots", "clips/ shards", "wall s",
+              "peak RSS MB", "tree RSS MB", "tree PSS MB"]]
+    short, long = shots
+    for (label, layout, ex, n), fig in res.items():
+        key = f"{label}_{layout}"
+        if ex == "ingest":
+            figures |= {f"{key}_{n}shots_clips": fig["clips"],
+                        f"{key}_{n}shots_shards": fig["shards"],
+                        f"{key}_{n}shots_expected_shards": fig["expected_shards"],
+                        f"{key}_{n}shots_max_rows": fig["max_rows"]}
+            continue
+        shards = res[(label, layout, "ingest", n)]["shards"]
+        for k in ("wall_s", "peak_rss_mb", "tree_rss_mb", "tree_pss_mb"):
+            figures[f"{key}_{ex}_{n}shots_{k}"] = fig[k]
+        figures[f"{key}_{ex}_{n}shots_ok"] = fig["outputs_ok"]
+        table.append([label, layout, ex, n, shards, fig["wall_s"], fig["peak_rss_mb"],
+                      fig["tree_rss_mb"], fig["tree_pss_mb"]])
+        if n == long and (label, layout, ex, short) in res:
+            base = res[(label, layout, ex, short)]
+            for k in ("peak_rss_mb", "tree_rss_mb", "tree_pss_mb"):
+                if base[k]:
+                    figures[f"{key}_{ex}_ratio_{k}"] = round(fig[k] / base[k], 3)
+    return figures, table
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="a smoke run: 12- and 24-shot videos, 8 clips per shard")
+    ap.add_argument("--executors", default="local", help="comma list: local, ray")
+    ap.add_argument("--no-giant", action="store_true",
+                    help="leave out the one-shard-per-video runs (clips_per_shard=1000)")
+    ap.add_argument("--baseline", metavar="REF", default=None,
+                    help="also run that commit's ingest + extract (e.g. e244c89)")
+    args = ap.parse_args()
+    from any2capins.conditions.models_tiny import write_tiny_models
+
+    shots, per_shard = ((12, 24), 8) if args.quick else ((53, 106), 64)
+    executors = [e.strip() for e in args.executors.split(",") if e.strip()]
+    CACHE.mkdir(parents=True, exist_ok=True)
+    models = write_tiny_models(CACHE / "tiny")
+    work = Path(tempfile.mkdtemp(prefix="a2c-bench-long-"))
+    t0, load0 = time.perf_counter(), os.getloadavg()[0]
+    videos = {n: build_video(CACHE / f"long_{n}shots_{SIZE[0]}x{SIZE[1]}.mp4", n) for n in shots}
+    print(f"videos: {', '.join(f'{n} shots ({n * SHOT_FRAMES / FPS:.0f} s)' for n in shots)}; "
+          f"executors {executors}; load average {load0:.1f} on {os.cpu_count()} CPUs")
+    layouts = [("bounded", per_shard)] + ([] if args.no_giant else [("giant", 1000)])
+    res: dict[Any, Any] = {}
+    for layout in layouts:
+        res |= series(ROOT, "current", layout, videos, work, models, executors)
+    if args.baseline:
+        with worktree(args.baseline) as base:
+            print(f"baseline {args.baseline} ({commit_of(base)}): one shard per video, "
+                  "whatever clips_per_shard")
+            res |= series(base, "baseline", ("giant", per_shard), videos, work, models,
+                          executors)
+    shutil.rmtree(work, ignore_errors=True)
+    figures, table = summarise(res, shots)
+    figures |= {"video_seconds_short": round(shots[0] * SHOT_FRAMES / FPS, 1),
+                "video_seconds_long": round(shots[1] * SHOT_FRAMES / FPS, 1),
+                "clips_per_shard": per_shard, "load_avg_start": round(load0, 2),
+                "bench_wall_s": round(time.perf_counter() - t0)}
+    for row in table:
+        print("  ".join(f"{c!s:>12}" for c in row))
+    for k, v in figures.items():
+        if "_ratio_" in k:
+            print(f"{k:<48} {v:.3f}  (6-min / 3-min; target <= 1.10 with bounded shards)")
+    write_results("long_video", figures, table=table, command=(
+        f"nice .venv/bin/python bench/long_video.py --executors {','.join(executors)}"
+        f"{' --no-giant' if args.no_giant else ''}"
+        f"{f' --baseline {args.baseline}' if args.baseline else ''}"
+        f"{' --quick' if args.quick else ''}"), notes=(
+        f"Two synthetic multi-shot videos (640x360, 25 fps, a hard cut every 3.4 s: "
+        f"{shots[0]} and {shots[1]} shots) ingested with shot detection and "
+        f"ingest.clips_per_shard={per_shard} ('bounded'; 'giant': 1000, one shard per video), "
+        "then `extract` with the demo profile's tiny models (depth, pose, refs with SAM2, "
+        "camera on 4 frames at 160 px, contact sheets) as a subprocess per executor. Peak RSS: "
+        "the extract process itself (/usr/bin/time %M); tree RSS/PSS: peak of the summed "
+        "RSS/PSS of its process tree sampled every 0.2 s from /proc (Ray: driver, raylet + "
+        "object store, GCS, workers). Targets: clips/ shards = ceil(clips / clips_per_shard), "
+        "each <= clips_per_shard rows; bounded peaks 6-min/3-min <= 1.10. 'baseline': the "
+        "code before the rebuild (one shard per video), as the issue measured it."))
+
+
+if __name__ == "__main__":
+    main()

@@ -25,10 +25,11 @@ SMALL_CLIPS = ("people_selfie_1s.mp4", "vp9_bear.webm")
 def tiny_models() -> dict[str, str]:
     """Tiny random models, written once per process (via the same code as `models tiny`)."""
     from any2capins.conditions.models_tiny import write_tiny_models
+    from any2capins.curation.embedding import tiny_clip
 
     root = tempfile.mkdtemp(prefix="a2c-tiny-")
     atexit.register(shutil.rmtree, root, True)
-    return write_tiny_models(Path(root))
+    return write_tiny_models(Path(root), extra={"clip": tiny_clip})
 
 
 def tiny_overrides() -> list[str]:
@@ -48,6 +49,9 @@ def tiny_overrides() -> list[str]:
         "refs.sampling.count=null", "refs.sampling.max_frames=48", "refs.sampling.max_side=320",
         *(f"refs.detector.{d}" for d in det),
         f"refs.sam2.model={m['sam2']}",
+        # the curation filters have tests of their own (test_curation_*.py): off here, so the
+        # synthetic fixture clips reach every condition stage
+        "filter.enabled=false", f"filter.embedding.model={m['clip']}",
     ]
 
 

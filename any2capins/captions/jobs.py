@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 
 from any2capins.runtime.job import Job, JobState, Pass
+from any2capins.runtime.stage import Gate
 
 
 def captions_job(args: argparse.Namespace) -> Job:
@@ -35,7 +36,9 @@ def captions_job(args: argparse.Namespace) -> Job:
     # a shard written under other settings (backend, prompts, frames) or from other condition
     # rows is redone by the runner (the stage's fingerprint and side tables); unchanged calls
     # come from the cache, and an interrupted run resumes with the shards it had not finished
-    passes = [Pass([SectionsStage(config.captions, args.run)], folder("clips")),
+    # clips the curation filters left out (quality/ table) get no captions
+    gate = Gate("quality") if config.filter.enabled else None
+    passes = [Pass([SectionsStage(config.captions, args.run)], folder("clips"), gate=gate),
               Pass([MergeStage(config.captions)], folder("captions.sections"), local=True,
                    force=True)]
     return Job("captions", args.run, config, passes, force=args.force,

@@ -10,13 +10,10 @@ from typing import Any
 
 from any2capins.errors import ConfigError
 from any2capins.io.frames import SampledFrames
+from any2capins.models.modelrefs import TINY_MARKER, is_tiny
 
-TINY_MARKER = "any2capins_tiny.json"
+__all__ = ["TINY_MARKER", "is_tiny"]  # re-exported: the stages import them from here
 
-
-def is_tiny(model: str | None) -> bool:
-    """True when `model` is a folder written by `any2capins models tiny` (random weights)."""
-    return bool(model) and (Path(str(model)) / TINY_MARKER).is_file()
 
 
 def check_device(device: str, setting: str) -> str:

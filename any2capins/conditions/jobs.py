@@ -6,20 +6,23 @@ pass when their detector settings and frames are equal."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from typing import Any
 
 from any2capins.runtime.job import Job, JobState, Pass
+from any2capins.runtime.stage import Gate
 
 
-def extract_job(args: argparse.Namespace) -> Job:
-    """The job of `any2capins extract --run RUN_DIR [--stages ...] [--force]`."""
+def extract_job(args: argparse.Namespace, config: Any, *, first: Sequence[Pass] = (),
+                gate: Gate | None = None) -> Job:
+    """The job of `any2capins extract --run RUN_DIR [--stages ...] [--force]`: the passes in
+    `first` (the curation filters), then the condition stages and the sheet in one pass, the
+    items `gate` leaves out skipped by every stage but the sheet."""
     from any2capins.conditions.common import check_model_paths
     from any2capins.conditions.registry import STAGES, build_stage, parse_stages
     from any2capins.conditions.sheet_stage import SheetStage
-    from any2capins.config import load_config
     from any2capins.models.tables import folder
 
-    config = load_config(args.config, args.overrides)
     names = parse_stages(args.stages)
     stages = [build_stage(n, config) for n in names]  # config problems surface before any work
     if config.sheet.during_extract:  # contact sheets for annotators, from the same decode pass
@@ -34,7 +37,8 @@ def extract_job(args: argparse.Namespace) -> Job:
         state.ctx.add_summary({"stage": "extract", "stages": names,
                                "models": _models(config, names)})
 
-    return Job("extract", args.run, config, [Pass(stages, folder("clips"))], force=args.force,
+    main = Pass(stages, folder("clips"), gate=gate)
+    return Job("extract", args.run, config, [*first, main], force=args.force,
                hint=f"any2capins ingest SRC --out {args.run}", checks=[check], before=[record])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from any2capins.conditions.common import TINY_MARKER
 
@@ -256,7 +257,8 @@ def mmpose_available() -> bool:
     return importlib.util.find_spec("mmpose") is not None
 
 
-def write_tiny_models(root: str | Path, seed: int = 0) -> dict[str, str]:
+def write_tiny_models(root: str | Path, seed: int = 0,
+                      extra: dict[str, Any] | None = None) -> dict[str, str]:
     """Write every tiny model below `root`; returns {name: folder}. Idempotent: a folder that
     already holds its marker is kept as is. 'mmpose' is written only when mmpose is installed;
     its config is `<folder>/rtmpose-tiny.py`, its checkpoint `<folder>/rtmpose-tiny.pth`."""
@@ -266,6 +268,7 @@ def write_tiny_models(root: str | Path, seed: int = 0) -> dict[str, str]:
     makers["sam2"] = tiny_sam2
     if mmpose_available():  # optional extra; without it the mmpose tiny model is skipped
         makers["mmpose"] = tiny_mmpose
+    makers.update(extra or {})  # other stage packages' models (curation's CLIP), same rules
     out: dict[str, str] = {}
     for name, make in makers.items():
         folder = root / name

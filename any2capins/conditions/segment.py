@@ -241,7 +241,7 @@ class Sam2Segmenter:
         from torch.nn import functional
 
         logits = functional.interpolate(out.pred_masks[:1].float(), size=hw, mode="bilinear",
-                               align_corners=False)[0, 0]
+                                        align_corners=False)[0, 0]
         score = float(torch.sigmoid(out.object_score_logits.float().reshape(-1)[0]))
         return (logits > 0).cpu().numpy(), score
 

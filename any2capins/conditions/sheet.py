@@ -36,6 +36,23 @@ CONDITIONS = {"depth": DepthRecord, "pose": PoseRecord, "camera": CameraRecord,
 class ClipConditions:
     clip: ClipRecord
     records: dict[str, Any] = field(default_factory=dict)  # condition name -> record
+    quality: dict[str, Any] | None = None  # the clip's quality/ row (curation), if any
+
+
+def quality_line(q: dict[str, Any] | None) -> str:
+    """The curation verdict and scores for the sheet's title ('' without a quality row)."""
+    if q is None:
+        return ""
+
+    def num(key: str, fmt: str) -> str:
+        return "-" if q.get(key) is None else format(q[key], fmt)
+
+    verdict = "kept" if q.get("kept") else (
+        "LEFT OUT: " + ", ".join(q.get("reasons") or [])
+        + (f" (duplicate of {q['duplicate_of']})" if q.get("duplicate_of") else ""))
+    return (f"\nquality: {verdict}; motion {num('motion', '.3f')}, brightness "
+            f"{num('brightness', '.2f')}, black frames {num('black_frame_share', '.0%')}, "
+            f"sharpness {num('sharpness', '.0f')}, text {num('text_coverage', '.1%')}")
 
 
 def clip_conditions(clip: ClipRecord, rows: Mapping[str, dict[str, Any] | None]) -> ClipConditions:
@@ -228,7 +245,8 @@ def render(cc: ClipConditions, cfg: SheetConfig, frames: SampledFrames | str | N
         shot = (f"  [shot {c.span_start_s:.2f}-{c.span_end_s:.2f} s of the file]"
                 if c.span_start_s is not None and c.span_end_s is not None else "")
         fig.suptitle(f"{c.clip_id}  {c.uri}{shot}\n{c.width}x{c.height}, {c.duration_s:.1f} s, "
-                     f"{c.fps:.1f} fps; conditions: {', '.join(cc.records) or 'none'}{warn}",
+                     f"{c.fps:.1f} fps; conditions: {', '.join(cc.records) or 'none'}{warn}"
+                     f"{quality_line(cc.quality)}",
                      fontsize=8, x=0.01, ha="left", color="#a00000" if tiny else "black",
                      y=1.0, va="bottom")  # above the frame titles; the tight bbox grows
         buf = io.BytesIO()

@@ -31,6 +31,8 @@ from any2capins.runtime.stage import Failure, SideTable, Stage
 
 # condition name in the sheet -> its table
 SHEET_TABLES = {name: f"conditions.{name}" for name in CONDITIONS}
+QUALITY_COLUMNS = ("kept", "reasons", "duplicate_of", "motion", "brightness",
+                   "black_frame_share", "sharpness", "text_coverage")
 
 
 def sheet_request(cfg: SheetConfig) -> FrameRequest:
@@ -57,7 +59,9 @@ class SheetStage(Stage[ClipRecord, SheetRecord]):
         return sheet_request(self.config)
 
     def side_tables(self) -> list[SideTable]:
-        return [SideTable(table) for table in SHEET_TABLES.values()]
+        """The four condition tables, and the curation scores (drawn in the title)."""
+        return [*(SideTable(table) for table in SHEET_TABLES.values()),
+                SideTable("quality", QUALITY_COLUMNS)]
 
     def process_batch(self, batch: Sequence[ClipRecord],
                       inputs: Inputs) -> list[SheetRecord | Failure]:
@@ -67,6 +71,7 @@ class SheetStage(Stage[ClipRecord, SheetRecord]):
         t0 = time.perf_counter()
         rows = {name: inputs.row(table, clip.clip_id) for name, table in SHEET_TABLES.items()}
         cc = clip_conditions(clip, rows)
+        cc.quality = inputs.row("quality", clip.clip_id)
         frames: SampledFrames | str
         try:
             frames = inputs.frames(clip.clip_id)

@@ -20,6 +20,7 @@ from any2capins.config.camera import CameraConfig
 from any2capins.config.captions import CaptionsConfig
 from any2capins.config.depth import DepthConfig
 from any2capins.config.export import ExportConfig
+from any2capins.config.filter import FilterConfig
 from any2capins.config.ingest import IngestConfig
 from any2capins.config.pose import PoseConfig
 from any2capins.config.refs import RefsConfig
@@ -53,6 +54,7 @@ class PipelineConfig(StrictModel):
         description="How each clip's single decode pass runs (threads, failure threshold); "
         "which frames a stage wants is set in its own section's 'sampling'.")
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    filter: FilterConfig = Field(default_factory=FilterConfig)
     review: ReviewConfig = Field(default_factory=ReviewConfig)
     depth: DepthConfig = Field(default_factory=DepthConfig)
     pose: PoseConfig = Field(default_factory=PoseConfig)

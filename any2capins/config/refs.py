@@ -35,12 +35,13 @@ class Sam2Config(StrictModel):
         "tracked", description="Which frames get the subject's box as a prompt: 'tracked' "
         "every frame where the tracker saw the subject (each mask is SAM2's answer to that "
         "frame's box; no memory pass); 'best' only the frame of the subject's best crop, the "
-        "other frames by SAM2's video propagation (forward and backward; ~3x the CPU time).")
+        "other frames by SAM2's video propagation (forward and backward; slower: the memory "
+        "encoder and memory attention run per subject and frame, see docs/benchmarks.md).")
     score_threshold: float = Field(
         0.5, ge=0, le=1, description="Minimum SAM2 object score (the probability that the "
-        "subject is visible) for its mask to be kept; 0.5 is SAM2's own cut. Below it, or "
-        "when the mask is empty inside the grown box, the box rectangle stands in (mask "
-        "source 'box').")
+        "subject is visible) for its mask to be kept; SAM2 itself empties the mask below 0.5, "
+        "so only higher values are stricter. Below it, or when the mask is empty inside the "
+        "grown box, the box rectangle stands in (mask source 'box').")
     clip_margin: float = Field(
         0.1, ge=0, le=1, description="Masks are cut to the subject's box grown by this "
         "fraction of its size each side: a mask never leaves its subject's box region.")

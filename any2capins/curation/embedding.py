@@ -16,7 +16,6 @@ loads as is) and `input_norm` ('l2', the default: the embedding is unit length, 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,15 +25,11 @@ import numpy as np
 
 from any2capins.config.filter import EmbeddingFilter
 from any2capins.errors import ConfigError
+from any2capins.models.modelrefs import is_tiny, mark_tiny
 
-# The marker file of a tiny random model folder (same name as `any2capins models tiny` writes).
-TINY_MARKER = "any2capins_tiny.json"
+__all__ = ["AestheticHead", "Embedder", "is_tiny", "tiny_clip", "write_aesthetic_head"]
+
 _LAYER = re.compile(r"^layers\.(\d+)\.(weight|bias)$")
-
-
-def is_tiny(model: str | None) -> bool:
-    """True when `model` is a folder holding the tiny-random-model marker."""
-    return bool(model) and (Path(str(model)) / TINY_MARKER).is_file()
 
 
 class Embedder:
@@ -185,5 +180,5 @@ def tiny_clip(folder: str | Path, seed: int = 0) -> Path:
                        crop_size={"height": 64, "width": 64}).save_pretrained(folder)
     info = {"kind": "embedding", "seed": seed, "random_weights": True,
             "note": "tiny random CLIP for offline runs; outputs meaningless"}
-    (folder / TINY_MARKER).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    mark_tiny(folder, info)
     return folder

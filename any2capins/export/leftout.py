@@ -4,6 +4,8 @@ and export error rows) are counted apart, by error class.
 
 Buckets, in pipeline order (a clip lands in the first that applies):
 
+    filtered:<reason>    the curation filters left it out (quality/ table; the first of its
+                         reasons: dark, static, blur, text, aesthetic, duplicate)
     caption_error        the captions stage wrote an error row for it
     no_caption           no merged caption row (captions not run for its shard)
     rejected             the latest review decision rejected it
@@ -27,7 +29,16 @@ from any2capins.io import fs
 from any2capins.io.shards import ShardStore
 from any2capins.models.tables import folder
 
+FILTER_REASONS: dict[str, str] = {
+    "dark": "dark or mostly black frames",
+    "static": "no motion (frozen or near-static)",
+    "blur": "blurry",
+    "text": "covered in burned-in text",
+    "aesthetic": "below the aesthetic threshold",
+    "duplicate": "a near-duplicate of a clip kept",
+}
 BUCKETS: dict[str, str] = {
+    **{f"filtered:{k}": f"left out by the filters: {v}" for k, v in FILTER_REASONS.items()},
     "caption_error": "caption failed (error rows in _errors/captions)",
     "no_caption": "no merged caption (captions not run for its shard)",
     "rejected": "rejected in review",
@@ -75,6 +86,8 @@ def _bucket(cid: str, s: dict[str, Any]) -> str:
     """The first step that left clip `cid` out (see the module docstring), or 'exported'."""
     if cid in s["exported"]:
         return "exported"
+    if cid in s["filtered"]:
+        return f"filtered:{s['filtered'][cid]}"
     rules = [("caption_error", cid in s["cap_err"]), ("no_caption", cid not in s["merged"]),
              ("rejected", cid in s["rejected"]),
              ("incomplete_caption", cid in s["incomplete"] and cid not in s["approved"]),
@@ -91,7 +104,10 @@ def left_out(store: ShardStore) -> dict[str, Any]:
     merged = _column(store, folder("captions.merged"), ["clip_id", "missing"])
     approved, rejected = _review(store)
     sp_errors, ex_errors = _errors(store, "shortprompts"), _errors(store, "export")
+    quality = _column(store, folder("quality"), ["clip_id", "kept", "reasons"])
     sets = {
+        "filtered": {r["clip_id"]: (r["reasons"] or ["unknown"])[0] for r in quality
+                     if r.get("kept") is False},
         "exported": {r["clip_id"] for r in _column(store, folder("instances"), ["clip_id"])},
         "cap_err": {r["clip_id"] for r in _errors(store, "captions")},
         "merged": {r["clip_id"] for r in merged},
@@ -118,7 +134,7 @@ def left_out_lines(report: dict[str, Any]) -> list[str]:
     """Markdown lines for the dataset card and the export summary."""
     lines = [f"{report['exported_clips']} of {report['clips']} clips are in the dataset."]
     for key, n in report["left_out"].items():
-        lines.append(f"- {n} left out: {BUCKETS[key]}")
+        lines.append(f"- {n} left out: {BUCKETS.get(key, key)}")
     if report["ingest_errors"]:
         lines.append(f"- {report['ingest_errors']} source file(s) never became clips "
                      "(error rows in _errors/ingest)")

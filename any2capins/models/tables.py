@@ -44,6 +44,7 @@ _ALL = (
           "refs"),
     Table("conditions.camera", "conditions/camera", "any2capins.models.camera:CameraRecord",
           "camera"),
+    Table("quality", "quality", "any2capins.models.quality:QualityRecord", "filter"),
     Table("sheets", "sheets", "any2capins.models.sheets:SheetRecord", "sheet"),
     Table("captions.sections", "captions/sections", "any2capins.models.captions:ClipSections",
           "captions"),

@@ -20,7 +20,7 @@ from any2capins.io.shards import ShardStore
 from any2capins.models.common import utc_now
 from any2capins.runtime.frames import DecodeStats
 from any2capins.runtime.runner import PassResult, run_pass
-from any2capins.runtime.stage import ShardTask, Stage
+from any2capins.runtime.stage import Gate, ShardTask, Stage
 
 
 @dataclass
@@ -36,6 +36,8 @@ class Pass:
     # the tasks when they do not come from input_dir's shards (ingest: the source listing),
     # made when the pass starts
     tasks: Callable[[], list[ShardTask]] | None = None
+    gate: Gate | None = None  # items another table's verdict leaves out (curation)
+    after: Callable[[JobState], None] | None = None  # right after this pass (before the next)
     force: bool | None = None
     show_outputs: bool = True
 
@@ -92,22 +94,18 @@ def run_job(job: Job) -> int:
     state = JobState(RunContext(job.run_dir, job.command, job.config), store)
     for step in job.before:
         step(state)
-    decode = DecodeStats()
     for p in job.passes:
         result = _run(job, p, store)
         state.results.append(result)
-        decode.merge(result.decode)
         for stage, summary in zip(p.stages, result.summaries, strict=True):
             state.ctx.add_summary(summary)
             state.lines.append(summary.line())
             if p.show_outputs and stage.output_dir:
                 state.lines.append(f"  -> {store.root.join(stage.output_dir).uri()}")
+        _decode_line(state, p, result.decode)
         state.failed |= result.failed
-    if decode.clips:
-        state.lines.append(decode.line())
-        state.ctx.add_summary({"stage": "decode", "clips": decode.clips, "failed": decode.failed,
-                               "seconds": round(decode.seconds, 3),
-                               "peak_bytes": decode.peak_bytes})
+        if p.after is not None:
+            p.after(state)
     for step in job.after:
         step(state)
     state.ctx.finish()
@@ -115,6 +113,17 @@ def run_job(job: Job) -> int:
     if state.failure is not None:  # one line on stderr, exit 1 (cli.run_handler)
         raise StageError(state.failure)
     return 1 if state.failed else 0
+
+
+def _decode_line(state: JobState, p: Pass, decode: DecodeStats) -> None:
+    """The pass's decode line (one decode per clip for all its stages) and summary."""
+    if not decode.clips:
+        return
+    names = "+".join(s.name for s in p.stages if s.frames() is not None)
+    state.lines.append(f"{decode.line()}  [{names}]")
+    state.ctx.add_summary({"stage": "decode", "stages": names, "clips": decode.clips,
+                           "failed": decode.failed, "seconds": round(decode.seconds, 3),
+                           "peak_bytes": decode.peak_bytes})
 
 
 def _run(job: Job, p: Pass, store: ShardStore) -> PassResult:
@@ -130,4 +139,4 @@ def _run(job: Job, p: Pass, store: ShardStore) -> PassResult:
         runtime = runtime.model_copy(update={"executor": "local", "progress": False})
     force = job.force if p.force is None else p.force
     return run_pass(p.stages, tasks, job.run_dir, runtime, decode=job.config.decode,
-                    force=force, sizes=sizes)
+                    force=force, sizes=sizes, gate=p.gate)

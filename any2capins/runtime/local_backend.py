@@ -21,7 +21,7 @@ from any2capins.models.common import ShardDone
 from any2capins.runtime.frames import DecodeStats, InlineFrames
 from any2capins.runtime.scheduler import Group, Work
 from any2capins.runtime.shard import process_shard
-from any2capins.runtime.stage import Stage
+from any2capins.runtime.stage import Gate, Stage
 
 
 def apply_threads(stage: Stage) -> None:
@@ -61,8 +61,10 @@ def inline_frames(decode: DecodeSettings, stats: DecodeStats, threads: int) -> A
 class LocalBackend:
     window = 1
 
-    def __init__(self, runtime: RuntimeConfig, decode: DecodeSettings, stats: DecodeStats) -> None:
+    def __init__(self, runtime: RuntimeConfig, decode: DecodeSettings, stats: DecodeStats,
+                 gate: Gate | None = None) -> None:
         self.runtime = runtime
+        self.gate = gate
         self.decode = decode
         self.stats = stats
         self.queue: deque[tuple[int, Work]] = deque()
@@ -96,7 +98,7 @@ class LocalBackend:
         if any(limits):  # stages share this process: the largest limit any of them sets
             apply_threads(max(self.stages, key=lambda s: s.resources.torch_threads or 0))
         return token, process_shard(self.stages, work.tasks, self.store, frames,
-                                    self.runtime.max_item_retries)
+                                    self.runtime.max_item_retries, gate=self.gate)
 
     def end_shard(self, work: Work) -> None:
         """Nothing held per shard."""

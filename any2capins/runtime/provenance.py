@@ -16,7 +16,7 @@ from typing import Any
 
 from any2capins.io.shards import ShardStore
 from any2capins.models.common import ShardDone
-from any2capins.runtime.stage import Provenance, ShardTask, Stage
+from any2capins.runtime.stage import ALL_KEPT, GATE_SUFFIX, Provenance, ShardTask, Stage
 
 ABSENT = "absent"
 
@@ -65,9 +65,12 @@ def why_redo(stage: str, done: ShardDone, prov: Provenance, up: Upstream) -> str
         keys = changed_keys(json.loads(done.settings or "{}"), prov.settings)
         return f"{head}: settings changed since ({', '.join(keys[:4]) or 'fingerprint'})"
     for name, ident in prov.upstream:
-        old = done.upstream.get(name, ABSENT)
+        # a record made before its stage was gated had every clip kept
+        old = done.upstream.get(name, ALL_KEPT if name.endswith(GATE_SUFFIX) else ABSENT)
         if old == ident:
             continue
+        if name.endswith(GATE_SUFFIX):
+            return f"{head}: the clips left out by {name[:-len(GATE_SUFFIX)]} changed since"
         what = f"{up.label(name)} shard {done.shard}"
         if ident == ABSENT:
             return f"{head}: {what} is gone since"

@@ -31,7 +31,7 @@ from any2capins.runtime.frames import ClipFrames, DecodeStats, decode_clip
 from any2capins.runtime.local_backend import apply_threads, setup_stage
 from any2capins.runtime.scheduler import Group, Work, link_groups
 from any2capins.runtime.shard import load_inputs, process_shard
-from any2capins.runtime.stage import Stage
+from any2capins.runtime.stage import Gate, Stage
 
 log = logging.getLogger(__name__)
 LOG_ENVS = ("ANY2CAPINS_DECODE_LOG", "ANY2CAPINS_DETECT_LOG")
@@ -67,11 +67,12 @@ class _GroupActor:
     """Ray actor body: holds the stages of one group for its whole life."""
 
     def __init__(self, stages: list[Stage], run_dir: str, retries: int,
-                 env: dict[str, str]) -> None:
+                 env: dict[str, str], gate: Gate | None = None) -> None:
         os.environ.update(env)  # accounting logs asked for by the driver (tests, benchmarks)
         self.stages = stages
         self.store = ShardStore(run_dir)
         self.retries = retries
+        self.gate = gate
         self.ready = False
 
     def setup(self, probe: str | None = None) -> int:
@@ -87,7 +88,7 @@ class _GroupActor:
             if stage.name in tasks:
                 apply_threads(stage)
         frames = None if refs is None else (lambda items, requests: RefFrames(refs))
-        return process_shard(self.stages, tasks, self.store, frames, self.retries)
+        return process_shard(self.stages, tasks, self.store, frames, self.retries, gate=self.gate)
 
 
 def _decode_task(clip: Any, requests: dict[str, Any], settings: DecodeSettings,
@@ -104,8 +105,10 @@ def _res(g: Group, key: str) -> float:
 
 
 class RayBackend:
-    def __init__(self, runtime: RuntimeConfig, decode: DecodeSettings, stats: DecodeStats) -> None:
+    def __init__(self, runtime: RuntimeConfig, decode: DecodeSettings, stats: DecodeStats,
+                 gate: Gate | None = None) -> None:
         self.runtime = runtime
+        self.gate = gate
         self.decode = decode
         self.stats = stats
         self.env = {k: os.environ[k] for k in LOG_ENVS if os.environ.get(k)}
@@ -171,7 +174,8 @@ class RayBackend:
         # every worker checks that it sees the run folder
         return start_actors("+".join(g.names), _GroupActor, options, int(_res(g, "workers")),
                             run_dir=run_dir, args=(g.stages, run_dir,
-                                                   self.runtime.max_item_retries, self.env))
+                                                   self.runtime.max_item_retries, self.env,
+                                                   self.gate))
 
     def begin_shard(self, work: Work, groups: list[Group]) -> None:
         """One decode task per clip that some stage of the shard reads frames of."""
@@ -188,14 +192,33 @@ class RayBackend:
                                                   num_returns=len(parts) + 1)
         refs: dict[str, list[Any]] = {}
         stats: list[Any] = []
+        out = self._left_out(work.index)
         for item in items:
-            requests = {s.name: s.frames() for s in wanting if _wants(work, s, item)}
+            requests = {s.name: s.frames() for s in wanting if _wants(work, s, item)
+                        and not (item.clip_id in out and self.gate.applies(s.name))}
             if requests:
                 out = remote.remote(item, requests, self.decode, parts, self.env)
                 refs[item.clip_id] = list(out[:-1])
                 stats.append(out[-1])
         self.refs[work.index] = refs
         self.stat_refs[work.index] = stats
+
+    def _left_out(self, index: int) -> set[str]:
+        """Clips the gate leaves out on this shard (their frames are not decoded for the
+        gated stages)."""
+        if self.gate is None:
+            return set()
+        from any2capins.models.tables import TABLES
+
+        folder = TABLES[self.gate.table].folder
+        if not self.store.exists(f"{folder}/shard-{index:05d}.parquet"):
+            return set()
+        import pyarrow.parquet as pq
+
+        loc = self.store.data_loc(folder, index)
+        t = pq.read_table(loc.path, filesystem=loc.fs, columns=["clip_id", self.gate.kept])
+        return {c for c, k in zip(*(t.column(n).to_pylist() for n in t.column_names),
+                                  strict=True) if k is False}
 
     def submit(self, g: int, work: Work) -> Any:
         actor = self.free[g].pop(0)

@@ -23,6 +23,7 @@ from any2capins.config.base import RuntimeConfig
 from any2capins.config.sampling import DecodeSettings
 from any2capins.io.shards import ShardStore
 from any2capins.models.common import ShardDone, TokenUsage
+from any2capins.models.tables import TABLES
 from any2capins.runtime.frames import DecodeStats
 from any2capins.runtime.paths import absolutize
 from any2capins.runtime.progress import StageProgress
@@ -34,7 +35,7 @@ from any2capins.runtime.scheduler import (
     Work,
     dependency_order,
 )
-from any2capins.runtime.stage import ShardTask, Stage
+from any2capins.runtime.stage import ALL_KEPT, GATE_SUFFIX, Gate, Provenance, ShardTask, Stage
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,8 @@ DECODE_KNOBS = frozenset({"threads"})
 
 
 def plan(stage: Stage, tasks: Sequence[ShardTask], store: ShardStore, force: bool,
-         summary: StageSummary, *, decode: DecodeSettings | None = None) -> list[ShardTask]:
+         summary: StageSummary, *, decode: DecodeSettings | None = None,
+         gate: Gate | None = None) -> list[ShardTask]:
     """The tasks to run now (with provenance, and retry keys where only retries are due);
     counts skipped shards in `summary` and records why done shards are redone. Local paths
     in the stage's settings are made absolute first (workers do not share this working
@@ -155,7 +157,8 @@ def plan(stage: Stage, tasks: Sequence[ShardTask], store: ShardStore, force: boo
     settings = fingerprint(stage, decode)
     pending: list[ShardTask] = []
     for given in tasks:
-        task = replace(given, provenance=up.provenance(stage, settings, given))
+        task = replace(given, provenance=_with_gate(up.provenance(stage, settings, given),
+                                                    stage, gate, store, given.index))
         done = None if force else store.done(stage.name, task.index)
         why = why_redo(stage.name, done, task.provenance, up) if done else None
         keys = retry_keys(store, done) if done and not why else frozenset()
@@ -171,6 +174,31 @@ def plan(stage: Stage, tasks: Sequence[ShardTask], store: ShardStore, force: boo
     for task in pending:  # before any work: no old record may survive next to new data
         store.remove_done(stage.name, task.index)
     return pending
+
+
+def _with_gate(prov: Provenance, stage: Stage, gate: Gate | None, store: ShardStore,
+               index: int) -> Provenance:
+    """`prov` plus, for a gated stage, the gate's verdicts on the shard (GATE_SUFFIX)."""
+    if gate is None or not gate.applies(stage.name):
+        return prov
+    writer = TABLES[gate.table].stage or gate.table
+    entry = (f"{writer}{GATE_SUFFIX}", gate_digest(store, gate, index))
+    return replace(prov, upstream=(*prov.upstream, entry))
+
+
+def gate_digest(store: ShardStore, gate: Gate, index: int) -> str:
+    """The gate's verdicts on a shard: a hash of the clips it leaves out (ALL_KEPT: none)."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    loc = store.data_loc(TABLES[gate.table].folder, index)
+    if not store.exists(f"{TABLES[gate.table].folder}/shard-{index:05d}.parquet"):
+        return ALL_KEPT
+    t = pq.read_table(loc.path, filesystem=loc.fs, columns=["clip_id", gate.kept])
+    out = sorted(c for c, k in zip(*(t.column(n).to_pylist() for n in t.column_names),
+                                   strict=True) if k is False)
+    return hashlib.sha256("\n".join(out).encode()).hexdigest()[:16] if out else ALL_KEPT
 
 
 def absolute_run_dir(run_dir: str) -> str:
@@ -202,18 +230,20 @@ def run_pass(
     decode: DecodeSettings | None = None,
     force: bool = False,
     sizes: dict[int, int] | None = None,
+    gate: Gate | None = None,
 ) -> PassResult:
     """Run `stages` (all reading the input of `tasks`) over the shards not yet done, each clip
     decoded once for every stage that reads frames; `sizes` (rows per shard) drives the
-    progress bar. Resume, retries and provenance per (stage, shard), see the module docstring."""
+    progress bar. Resume, retries and provenance per (stage, shard), see the module docstring.
+    `gate`: items left out of the (not exempt) stages by another table's verdict."""
     run_dir = absolute_run_dir(run_dir)
     store = ShardStore(run_dir)
     ordered = dependency_order(stages)
     summaries = {s.name: StageSummary(stage=s.name, shards_total=len(tasks)) for s in stages}
     work = _plan_work(ordered, tasks, store, force=force, summaries=summaries, decode=decode,
-                      sizes=sizes or {})
+                      sizes=sizes or {}, gate=gate)
     stats = DecodeStats()
-    backend = make_backend(runtime, decode or DecodeSettings(), stats)
+    backend = make_backend(runtime, decode or DecodeSettings(), stats, gate)
     groups = backend.groups(ordered)
     t0 = time.perf_counter()
     total = sum(w.items for w in work)
@@ -232,13 +262,14 @@ def run_pass(
 
 def _plan_work(stages: Sequence[Stage], tasks: Sequence[ShardTask], store: ShardStore, *,
                force: bool, summaries: dict[str, StageSummary], decode: DecodeSettings | None,
-               sizes: dict[int, int]) -> list[Work]:
+               sizes: dict[int, int], gate: Gate | None) -> list[Work]:
     """Per shard, the stages to run now (resume rules), in shard order."""
     by_shard: dict[int, dict[str, ShardTask]] = {t.index: {} for t in tasks}
     for stage in stages:
         store.sweep_temp_files(stage.output_dir, f"_errors/{stage.name}",
                                f"_done/{stage.name}")
-        for task in plan(stage, tasks, store, force, summaries[stage.name], decode=decode):
+        for task in plan(stage, tasks, store, force, summaries[stage.name], decode=decode,
+                         gate=gate):
             by_shard[task.index][stage.name] = task
     work = []
     for t in tasks:
@@ -278,11 +309,12 @@ def run_stage(
     return result.summaries[0]
 
 
-def make_backend(runtime: RuntimeConfig, decode: DecodeSettings, stats: DecodeStats) -> Backend:
+def make_backend(runtime: RuntimeConfig, decode: DecodeSettings, stats: DecodeStats,
+                 gate: Gate | None = None) -> Backend:
     if runtime.executor == "ray":
         from any2capins.runtime.ray_backend import RayBackend
 
-        return RayBackend(runtime, decode, stats)
+        return RayBackend(runtime, decode, stats, gate)
     from any2capins.runtime.local_backend import LocalBackend
 
-    return LocalBackend(runtime, decode, stats)
+    return LocalBackend(runtime, decode, stats, gate)

@@ -25,7 +25,7 @@ from any2capins.models.common import ErrorRecord, ShardDone, TokenUsage, utc_now
 from any2capins.models.tables import table_of_folder
 from any2capins.runtime.frames import ClipFrames, FrameSource
 from any2capins.runtime.inputs import Inputs, ShardTables
-from any2capins.runtime.stage import Failure, ShardTask, Stage
+from any2capins.runtime.stage import Failure, Gate, ShardTask, Stage
 from any2capins.runtime.writer import ShardWriter
 
 # (items, {clip_id: {stage: request}}) -> where the frames of those items come from
@@ -80,6 +80,7 @@ class _StageRun:
     todo: set[tuple[str | None, str]] | None  # None: every item
     writer: ShardWriter
     table: str | None
+    gate: Gate | None = None
     errors: list[ErrorRecord] = field(default_factory=list)
     failed: set[tuple[str | None, str]] = field(default_factory=set)
     skipped: int = 0
@@ -89,19 +90,31 @@ class _StageRun:
     def wants(self, item: BaseModel) -> bool:
         return self.todo is None or self.stage.item_key(item) in self.todo
 
+    def gated(self, item: BaseModel, tables: ShardTables) -> bool:
+        """The pass's gate leaves `item` out of this stage."""
+        if self.gate is None:
+            return False
+        row = tables.row(self.gate.table, getattr(item, "clip_id", ""))
+        return row is not None and not row.get(self.gate.kept, True)
+
 
 def process_shard(stages: Sequence[Stage], tasks: dict[str, ShardTask], store: ShardStore,
-                  frames: SourceFactory | None, max_retries: int = 1) -> list[ShardDone]:
+                  frames: SourceFactory | None, max_retries: int = 1, *,
+                  gate: Gate | None = None) -> list[ShardDone]:
     """Process and write one shard for every stage in `tasks` (all read the same input shard;
     `stages` in dependency order). With `task.retry`, only the items with those keys are
-    processed for that stage; the shard's other rows and error rows are kept."""
+    processed for that stage; the shard's other rows and error rows are kept. `gate`: items
+    the pass leaves out of its (not exempt) stages, counted as skipped."""
     started, t0 = utc_now(), time.perf_counter()
     active = [s for s in stages if s.name in tasks]
     first = tasks[active[0].name]
     items = load_inputs(active[0], store, first)
-    tables = ShardTables(store, first.index, *side_columns(active))
-    runs = [_start(s, tasks[s.name], store) for s in active]
-    source = frames(items, _requests(runs, items)) if frames is not None else None
+    columns, lengths = side_columns(active)
+    if gate is not None:
+        columns[gate.table] = {gate.kept, gate.reasons} | (columns.get(gate.table) or set())
+    tables = ShardTables(store, first.index, columns, lengths)
+    runs = [_start(s, tasks[s.name], store, gate) for s in active]
+    source = frames(items, _requests(runs, items, tables)) if frames is not None else None
     try:
         for run in runs:
             run.stage.begin_shard(first.index, Inputs(run.stage.name, first.index, tables, {}, {}))
@@ -133,7 +146,8 @@ def side_columns(stages: Sequence[Stage]) -> tuple[dict[str, set[str] | None],
     return cols, lengths
 
 
-def _requests(runs: list[_StageRun], items: list[BaseModel]) -> dict[str, dict[str, Any]]:
+def _requests(runs: list[_StageRun], items: list[BaseModel],
+              tables: ShardTables) -> dict[str, dict[str, Any]]:
     """Per clip, the frame requests of the stages that will process it."""
     out: dict[str, dict[str, Any]] = {}
     for run in runs:
@@ -141,16 +155,17 @@ def _requests(runs: list[_StageRun], items: list[BaseModel]) -> dict[str, dict[s
         if request is None:
             continue
         for item in items:
-            if run.wants(item):
+            if run.wants(item) and not run.gated(item, tables):
                 out.setdefault(getattr(item, "clip_id", ""), {})[run.stage.name] = request
     return out
 
 
-def _start(stage: Stage, task: ShardTask, store: ShardStore) -> _StageRun:
+def _start(stage: Stage, task: ShardTask, store: ShardStore, gate: Gate | None) -> _StageRun:
     writer = ShardWriter(store.data_loc(stage.output_dir, task.index), stage.output_model)
     table = table_of_folder(stage.output_dir)
     run = _StageRun(stage, task, set(task.retry) if task.retry is not None else None, writer,
-                    table.name if table else None)
+                    table.name if table else None,
+                    gate if gate is not None and gate.applies(stage.name) else None)
     if task.retry is not None:  # the rows of the items not retried are kept, first
         clips = {c for c, _ in task.retry if c is not None}
         kept = [r for r in store.read_shard(stage.output_dir, task.index, stage.output_model)
@@ -186,7 +201,7 @@ def _run_chunk(run: _StageRun, chunk: list[BaseModel], inputs: Inputs, max_retri
     for item in chunk:
         if not run.wants(item):
             continue
-        if stage.skip(item, inputs) is not None:
+        if run.gated(item, tables) or stage.skip(item, inputs) is not None:
             run.skipped += 1
         else:
             todo.append(item)

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
     from any2capins.io.frames import FrameRequest
     from any2capins.runtime.inputs import Inputs
 
-__all__ = ["Failure", "Provenance", "ShardTask", "SideTable", "Stage", "without_knobs"]
+__all__ = ["ALL_KEPT", "GATE_SUFFIX", "Failure", "Gate", "Provenance", "ShardTask", "SideTable",
+           "Stage", "without_knobs"]
 
 InT = TypeVar("InT", bound=BaseModel)
 OutT = TypeVar("OutT", bound=BaseModel)
@@ -47,6 +48,28 @@ class SideTable:
     table: str
     columns: tuple[str, ...] | None = None
     lengths: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Items a pass leaves out of its stages by another table's verdict: the clips whose row
+    of `table` has `kept` false (the curation filters' `quality` table), counted as skipped,
+    neither rows nor errors. Stages named in `exempt` see every item (the contact sheet)."""
+
+    table: str
+    exempt: frozenset[str] = frozenset()
+    kept: str = "kept"
+    reasons: str = "reasons"
+
+    def applies(self, stage: str) -> bool:
+        return stage not in self.exempt
+
+
+# the upstream entry of a gated stage: the gate's verdicts for its shard, not the identity of
+# the gate table's shard (a shard is redone when the clips it must leave out change, not when
+# the table is rewritten with the same verdicts); a record without it had every clip kept
+GATE_SUFFIX = ":kept"
+ALL_KEPT = "all-kept"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from any2capins.runtime.job import Job, JobState, Pass
+from any2capins.runtime.stage import Gate
 
 
 def shortprompts_job(args: argparse.Namespace) -> Job:
@@ -26,7 +27,10 @@ def shortprompts_job(args: argparse.Namespace) -> Job:
     def report(state: JobState) -> None:
         _report(state, config, preflight[0])
 
-    return Job("shortprompts", args.run, config, [Pass([stage], INPUT_DIR)], force=args.force,
+    # clips the curation filters left out (quality/ table) get no prompts, approved or not
+    gate = Gate("quality") if config.filter.enabled else None
+    return Job("shortprompts", args.run, config, [Pass([stage], INPUT_DIR, gate=gate)],
+               force=args.force,
                hint=f"any2capins review export --run {args.run}", checks=[check],
                after=[report])
 
