@@ -39,6 +39,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -314,8 +315,14 @@ def decode_sets(models: dict[str, str]) -> list[str]:
     ]
 
 
-# settings the baseline does not know, at the values that make the work the same as its own
-NEW_ONLY = ["refs.segment=none"]
+def new_only() -> list[str]:
+    """Settings the baseline does not know, at the values that make the current code's work
+    the same as the baseline's: no SAM2 masks, no curation pass before the conditions."""
+    from any2capins.config import load_config
+
+    cfg = load_config([], [])
+    out = ["refs.segment=none"] if hasattr(cfg.refs, "segment") else []
+    return out + (["filter.enabled=false"] if hasattr(cfg, "filter") else [])
 
 
 def _tasks(run: Path) -> list:
@@ -398,6 +405,39 @@ def _template(code: Path, tmp: Path, src: Path, name: str) -> Path:
     return run
 
 
+def tiny_models(folder: Path, tmp: Path) -> dict[str, str]:
+    """Every stage's tiny models, written by the current code's `any2capins models tiny`
+    (idempotent); {name: folder}. The baseline loads the same folders."""
+    from baseline import code_env
+
+    log = tmp / "models-tiny"
+    _cli(ROOT, ["models", "tiny", str(folder)], log, code_env(ROOT))
+    text = log.with_suffix(".out").read_text().splitlines()
+    return dict(ln.split(maxsplit=1) for ln in text if ln.strip() and "/" in ln
+                and len(ln.split()) == 2)
+
+
+def filter_opens(tmp: Path, sets: list[str], models: dict[str, str], n: int) -> dict[str, Any]:
+    """The current `extract` once more with its curation pass on (the default; tiny CLIP):
+    its wall and decoder opens per clip (the filter pass decodes for its signals)."""
+    from baseline import code_env
+
+    run = tmp / "current-filter"
+    shutil.copytree(tmp / "template-current", run)
+    log = tmp / "current-filter.opens"
+    extra = [x for x in new_only() if not x.startswith("filter.")]
+    extra.append(f"filter.embedding.model={models['clip']}")
+    wall = _cli(ROOT, ["extract", "--run", str(run),
+                       *(x for s in [*sets, *extra] for x in ("--set", s))], log,
+                code_env(ROOT, ANY2CAPINS_DECODE_LOG=str(log)))
+    opens = _opens(log, n)
+    print(f"  current extract with its curation pass (filter.enabled, the default): "
+          f"{wall:6.1f} s, {opens:.1f} decoder opens/clip")
+    shutil.rmtree(run, ignore_errors=True)
+    return {"current_with_filter_wall_s": round(wall, 2),
+            "current_with_filter_opens_per_clip": round(opens, 2)}
+
+
 def baseline_rounds(args: argparse.Namespace, tmp: Path, src: Path, sets: list[str],
                     n: int) -> dict[str, list[tuple[float, float]]]:
     """`extract` of the baseline checkout and of the current code, each a subprocess on a
@@ -408,7 +448,7 @@ def baseline_rounds(args: argparse.Namespace, tmp: Path, src: Path, sets: list[s
     rows: dict[str, list[tuple[float, float]]] = {"baseline": [], "current": []}
     with worktree(args.baseline) as base:
         print(f"baseline: {args.baseline} ({commit_of(base)}) at {base}")
-        codes = {"baseline": (base, sets), "current": (ROOT, [*sets, *NEW_ONLY])}
+        codes = {"baseline": (base, sets), "current": (ROOT, [*sets, *new_only()])}
         templates = {k: _template(code, tmp, src, f"template-{k}") for k, (code, _) in
                      codes.items()}
         for r in range(args.repeat):
@@ -439,7 +479,7 @@ def in_process_rounds(args: argparse.Namespace, tmp: Path, src: Path, sets: list
 
     if not (tmp / "template-current").exists():
         _template(ROOT, tmp, src, "template-current")
-    cfg = load_config([], [*sets, *NEW_ONLY])
+    cfg = load_config([], [*sets, *new_only()])
     rows: dict[str, list[tuple[float, float, float]]] = {"old": [], "new": []}
     os.environ.update({k: v for k, v in code_env(ROOT).items() if k == "OMP_NUM_THREADS"})
     for r in range(args.repeat):
@@ -516,7 +556,6 @@ def decode_part(args: argparse.Namespace) -> None:
     sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench")]
     from results import write_results
 
-    from any2capins.conditions.models_tiny import write_tiny_models
     from any2capins.config import load_config
 
     tmp = Path(tempfile.mkdtemp(prefix="a2c-bench-decode-"))
@@ -525,12 +564,13 @@ def decode_part(args: argparse.Namespace) -> None:
     src.mkdir()
     for name in names:
         shutil.copy(ROOT / "examples" / "clips" / name, src / name)
-    models = write_tiny_models(Path(tempfile.gettempdir()) / "a2c-bench-models" / "tiny")
+    models = tiny_models(Path(tempfile.gettempdir()) / "a2c-bench-models" / "tiny", tmp)
     sets, n = decode_sets(models), len(names)
     load0 = os.getloadavg()[0]
     print(f"{n} clips, every stage + sheets, tiny models, in-process, 1 torch thread; best of "
           f"{args.repeat} alternating rounds; load average {load0:.1f} on {os.cpu_count()} CPUs")
     sub = baseline_rounds(args, tmp, src, sets, n)
+    with_filter = filter_opens(tmp, sets, models, n) if "clip" in models else {}
     figures: dict[str, object] = {"clips": n, "rounds": args.repeat, "baseline": args.baseline}
     base, cur = min(sub["baseline"]), min(sub["current"])
     figures |= {"baseline_wall_s": round(base[0], 2), "current_wall_s": round(cur[0], 2),
@@ -543,6 +583,12 @@ def decode_part(args: argparse.Namespace) -> None:
               f"{figures['baseline_opens_per_clip']:.1f}"],
              ["extract, current", f"{cur[0]:.1f}", " ".join(f"{w:.1f}" for w, _ in sub["current"]),
               f"{figures['current_opens_per_clip']:.1f}"]]
+    figures |= with_filter
+    if with_filter:
+        wall, opens = (with_filter[f"current_with_filter_{k}"] for k in ("wall_s",
+                                                                          "opens_per_clip"))
+        table.append(["extract, current, curation pass on", f"{wall:.1f}", "1 run",
+                      f"{opens:.1f}"])
     if not args.skip_old_way:
         ways = in_process_rounds(args, tmp, src, sets, n)
         old, new = min(ways["old"]), min(ways["new"])

@@ -81,7 +81,7 @@ def test_attach_from_another_folder_with_relative_paths(apart: StartedCluster,
     depth = ["--set", "depth.model=models/depth", "--set", "depth.input_size=70",
              "--set", "depth.store_max_side=32", "--set", "depth.sampling.fps=2",
              "--set", "depth.resources={workers: 1, num_cpus: 1, resources: {fake_gpu: 0.5}}",
-             "--set", "sheet.during_extract=false"]
+             "--set", "sheet.during_extract=false", "--set", "filter.enabled=false"]
     out = _cli(work, apart.env(), "extract", "--run", "run", "--stages", "depth", *depth)
     assert out.returncode == 0, out.stderr
     assert len(store.done_records("depth")) == 4
@@ -92,11 +92,13 @@ def test_attach_from_another_folder_with_relative_paths(apart: StartedCluster,
 def test_cluster_without_gpus_for_a_gpu_stage_is_one_line(apart: StartedCluster,
                                                           work: Path) -> None:
     env = apart.env()
-    out = _cli(work, env, "extract", "--run", "run", "--stages", "depth",
-               "--set", "depth.device=cuda", "--set", "depth.model=models/depth")
+    out = _cli(work, env, "extract", "--run", "run", "--stages", "depth", "--set",
+               "filter.enabled=false", "--set", "depth.device=cuda", "--set",
+               "depth.model=models/depth")
     assert out.returncode == 2 and "depth.resources.num_gpus > 0" in out.stderr
     out = _cli(work, env, "extract", "--run", "run", "--stages", "depth", "--set",
-               "depth.device=cuda", "--set", "depth.resources.num_gpus=0.5")
+               "filter.enabled=false", "--set", "depth.device=cuda", "--set",
+               "depth.resources.num_gpus=0.5")
     assert out.returncode == 2, out.stderr
     assert "no node of the cluster can hold one worker" in out.stderr
     assert "0.5 GPU (largest node has 0 GPU)" in out.stderr

@@ -173,3 +173,38 @@ def test_commands_end_to_end(tmp_path: Path, capsys) -> None:
     assert (tmp_path / "README.md").is_file() and not (tmp_path / "card").exists()
     record = json.loads((tmp_path / "run.json").read_text())
     assert record["command"] == "export" and record["summaries"][0]["outputs"] == 17
+
+
+def test_dataset_card_shows_caption_quality_from_review(exported: Path, tmp_path: Path) -> None:
+    """The figures `review export` leaves in review/stats.json (from human decisions) appear
+    in the dataset card and its stats.json: an untouched section scores 100, an edited one
+    less."""
+    import shutil
+    from datetime import UTC, datetime
+
+    from any2capins.models.review import DecisionRecord
+    from any2capins.review.quality import caption_quality
+
+    run = tmp_path / "run"
+    shutil.copytree(exported, run)
+    text = {"dense": "a dog runs across a green field under a blue sky",
+            "style": "bright natural light"}
+    edited = {**text, "dense": "a brown dog runs across a wide green field"}
+    now = datetime.now(UTC)
+    decisions = [DecisionRecord(decision_id=1, item_id=1, clip_id="c1", version="v",
+                                action="accept", annotator="ann", automatic=False,
+                                decided_at=now, before=text, after=text),
+                 DecisionRecord(decision_id=2, item_id=2, clip_id="c2", version="v",
+                                action="edit", annotator="ann", automatic=False,
+                                decided_at=now, before=text, after=edited,
+                                edited_sections=["dense"])]
+    store = ShardStore(str(run))
+    store.write_json("review/stats.json", {"caption_quality": caption_quality(decisions)})
+    stats = write_card(store, plots=False)
+    card = (run / "README.md").read_text()
+    assert "## Caption quality (human review)" in card and "over 2 human approvals" in card
+    style = next(line for line in card.splitlines() if line.startswith("| style |"))
+    assert style.endswith("| 100.00 | 100.00 | 100.00 |")  # BLEU-2, ROUGE-L, chrF untouched
+    dense = next(line for line in card.splitlines() if line.startswith("| dense |"))
+    assert "| 50% |" in dense and "100.00 |" not in dense.split("| 50% |")[1]
+    assert json.loads((run / "stats.json").read_text())["caption_quality"]["items"] == 2

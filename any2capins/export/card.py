@@ -159,6 +159,7 @@ def write_card(store: ShardStore, *, plots: bool = True) -> dict[str, Any]:
 
     stats = compute_stats(store)
     stats["left_out"] = left_out(store)
+    stats["caption_quality"] = _review_quality(store)
     public = {k: v for k, v in stats.items() if k not in ("short_prompt_words", "caption_words")}
     store.write_json("stats.json", public)
     images = write_plots(store, stats) if plots else []
@@ -178,6 +179,7 @@ def write_card(store: ShardStore, *, plots: bool = True) -> dict[str, Any]:
         stats_table(stats), "",
         "## Clips left out", "",
         *left_out_lines(stats["left_out"]), "",
+        *caption_quality_lines(stats["caption_quality"]),
         "## Condition sets", "",
         *[f"- {k}: {v}" for k, v in stats["by_condition_set"].items()], "",
         *([f"> {n}" for n in notes] + [""] if notes else []),
@@ -185,3 +187,35 @@ def write_card(store: ShardStore, *, plots: bool = True) -> dict[str, Any]:
     ]
     fs.write_bytes_atomic(store.root.join("README.md"), "\n".join(body).encode())
     return stats
+
+
+def _review_quality(store: ShardStore) -> dict[str, Any] | None:
+    """The caption-quality figures `review export` left in review/stats.json (None without)."""
+    if not store.exists("review/stats.json"):
+        return None
+    try:
+        return store.read_json("review/stats.json").get("caption_quality")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def caption_quality_lines(q: dict[str, Any] | None) -> list[str]:
+    """The card's caption-quality section: per section, how far the model's text was from what
+    people accepted (the paper's Table 2 text measures), from human review decisions only."""
+    if not q or not q.get("items"):
+        return []
+    out = ["## Caption quality (human review)", "",
+           f"Model text against the text reviewers accepted, over {q['items']} human "
+           "approvals (automatic decisions left out).", "",
+           "| section | approved | unedited | word edit rate | BLEU-2 | ROUGE-L | chrF |",
+           "|---|---:|---:|---:|---:|---:|---:|"]
+    rows = [*q.get("sections", {}).items(), ("**all**", q.get("all") or {})]
+    for name, r in rows:
+        if r.get("approved"):
+            share = r.get("unedited_share")
+            out.append(f"| {name} | {r['approved']} | "
+                       f"{'-' if share is None else f'{share:.0%}'} | "
+                       + " | ".join("-" if r.get(k) is None else f"{r[k]:.2f}"
+                                    for k in ("word_edit_rate", "bleu2", "rouge_l", "chrf"))
+                       + " |")
+    return [*out, ""]

@@ -79,7 +79,8 @@ class ExportStage(Stage[ShortPromptRecord, InstanceRecord]):
                 for kind, (table, _, _) in AVAILABILITY_COLUMNS.items()}
         cond = clip_conditions(rows)
         refs = rows["identity"] or {}
-        images = [c["jpeg"] for c in refs.get("crops") or []] \
+        # the subjects cut out by their SAM2 masks when segmented, else the box crops
+        images = [c.get("cutout_jpeg") or c["jpeg"] for c in refs.get("crops") or []] \
             if self.config.include_ref_images and isinstance(refs.get("crops"), list) else []
         stitched = refs.get("stitched_jpeg") if self.config.include_ref_images else None
         n = sp.n_ref_images

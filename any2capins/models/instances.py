@@ -144,9 +144,11 @@ class _InstanceLead(Record):
         description="Where each condition's data lives, one entry per element of `conditions`, "
         "same order.")
     ref_images: list[bytes] = Field(
-        description="JPEG crops the short prompt calls 'image 1', 'image 2', ... (in refs rank "
+        description="JPEG reference images the short prompt calls 'image 1', 'image 2', ...: "
+        "each subject cut out by its SAM2 mask on a neutral background (refs `cutout_jpeg`; "
+        "the box crop `jpeg` when the refs row has no masks, refs.segment none), in refs rank "
         "order, the stitched image's left-to-right order; at most "
-        "recipe.identity_max_crops); empty unless the set has identity (or "
+        "recipe.identity_max_crops; empty unless the set has identity (or "
         "export.include_ref_images is false).")
     ref_stitched: bytes | None = Field(
         None, description="The refs stage's stitched JPEG (best subjects side by side, left to "
