@@ -124,3 +124,16 @@ def test_filters_off_keep_every_clip(src: Path, tmp_path: Path) -> None:
     store = ShardStore(str(run))
     assert not store.shard_indices("quality")
     assert sum(d.output_rows for d in store.done_records("depth")) == 6
+
+
+@pytest.mark.ray
+def test_on_ray_filtered_clips_are_not_even_decoded(run: Path, tmp_path: Path, monkeypatch,
+                                                     ray_cluster) -> None:
+    """Under Ray the gate also keeps the decode tasks away from filtered clips."""
+    log = tmp_path / "decode.log"
+    monkeypatch.setenv("ANY2CAPINS_DECODE_LOG", str(log))
+    sets = [a for a in _sets("captions.backend=rules", "runtime.executor=ray")]
+    assert main(["captions", "--run", str(run), "--force", *sets]) == 0
+    opened = {Path(line.split(" ", 1)[1]).stem for line in log.read_text().splitlines()}
+    q = _quality(run)
+    assert opened == {n for n, r in q.items() if r.kept}

@@ -21,6 +21,7 @@ def extract_job(args: argparse.Namespace, config: Any, *, first: Sequence[Pass] 
     from any2capins.conditions.common import check_model_paths
     from any2capins.conditions.registry import STAGES, build_stage, parse_stages
     from any2capins.conditions.sheet_stage import SheetStage
+    from any2capins.io.hub import check_models
     from any2capins.models.tables import folder
 
     names = parse_stages(args.stages)
@@ -32,6 +33,11 @@ def extract_job(args: argparse.Namespace, config: Any, *, first: Sequence[Pass] 
         _check_devices(config, names)
         for name in names:  # a missing local model folder is one line, before run.json/logs
             check_model_paths(getattr(config, STAGES[name].section), STAGES[name].section)
+        # a model neither local, in the HF cache nor reachable: one line, not every worker
+        # retrying the hub (curation's models too when its pass runs first)
+        curation = ["filter"] if first and config.filter.enabled else []
+        check_models(config, [*names, *curation], getattr(args, "config", ()),
+                     hint_stages=[*names, *curation] if args.stages else None)
 
     def record(state: JobState) -> None:
         state.ctx.add_summary({"stage": "extract", "stages": names,

@@ -57,7 +57,12 @@ def left_out_line(store: Any) -> str:
 def filter_job(args: argparse.Namespace) -> Job:
     """The job of `any2capins filter --run RUN_DIR [--force]`: the signals alone."""
     from any2capins.config import load_config
+    from any2capins.io.hub import check_models
 
     config = load_config(args.config, args.overrides)
+
+    def check() -> None:  # the embedding model neither local, cached nor reachable: one line
+        check_models(config, ["filter"], args.config, hint_stages=["filter"])
+
     return Job("filter", args.run, config, [filter_pass(args.run, config)], force=args.force,
-               hint=f"any2capins ingest SRC --out {args.run}")
+               hint=f"any2capins ingest SRC --out {args.run}", checks=[check])

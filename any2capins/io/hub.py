@@ -214,15 +214,8 @@ def preflight(refs: Sequence[ModelRef], timeout_s: float = PROBE_TIMEOUT_S,
 def _why_unusable(ref: ModelRef, timeout_s: float) -> str | None:
     if cached(ref) is not None:
         return None
-    if ref.kind == LOCAL:
-        return f"{ref.ref} does not exist"
-    if ref.kind == URL:
-        if not ref.ref.startswith(("http://", "https://")):
-            return None  # s3:// and the like: read by the loader itself, not checked here
-        answer = _probe(ref.ref, timeout_s, hub=False)
-        if isinstance(answer, int):
-            return None if answer < 400 else f"answered HTTP {answer}"
-        return f"is not downloaded ({torch_checkpoints()}) and cannot be reached ({answer})"
+    if ref.kind in (LOCAL, URL):
+        return f"{ref.ref} does not exist" if ref.kind == LOCAL else _why_url(ref, timeout_s)
     where = f"is not in the HF cache ({hub_cache()})"
     if offline():
         return f"{where} and HF_HUB_OFFLINE is set"
@@ -233,6 +226,15 @@ def _why_unusable(ref: ModelRef, timeout_s: float) -> str | None:
         return (f"is not on the hub ({endpoint()} answered HTTP {answer}; a private or gated "
                 "model needs HF_TOKEN)")
     return None
+
+
+def _why_url(ref: ModelRef, timeout_s: float) -> str | None:
+    if not ref.ref.startswith(("http://", "https://")):
+        return None  # s3:// and the like: read by the loader itself, not checked here
+    answer = _probe(ref.ref, timeout_s, hub=False)
+    if isinstance(answer, str):
+        return f"is not downloaded ({torch_checkpoints()}) and cannot be reached ({answer})"
+    return None if answer < 400 else f"answered HTTP {answer}"
 
 
 def _problem_line(problems: list[tuple[ModelRef, str]], fetch_hint: str | None) -> str:
@@ -297,9 +299,10 @@ def _head(url: str, timeout_s: float, headers: dict[str, str]) -> int | str:
     result: list[int | str] = []
 
     def ask() -> None:
-        request = urllib.request.Request(url, method="HEAD", headers=headers)
+        request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above
+            url, method="HEAD", headers=headers)
         try:
-            with urllib.request.build_opener(_NoRedirect).open(  # noqa: S310 - http(s) only
+            with urllib.request.build_opener(_NoRedirect).open(
                     request, timeout=timeout_s) as response:
                 result.append(int(response.status))
         except urllib.error.HTTPError as exc:
@@ -352,11 +355,13 @@ def _fetch_one(ref: ModelRef, root: Path | None, timeout_s: float) -> Fetched:
                        "local path, nothing to fetch" + ("" if here else " (missing here)"))
     if ref.kind == URL and not ref.ref.startswith(("http://", "https://")):
         return Fetched(ref, "skipped", None, "not an http(s) URL: read by the loader itself")
-    base = endpoint() if ref.kind != URL else ref.ref
-    down = _probe(base if ref.kind == URL else _resolve_url(ref), timeout_s,
-                  hub=ref.kind != URL)
-    if isinstance(down, str):
-        return Fetched(ref, "failed", None, f"cannot reach {_base(base)} ({down})")
+    url = ref.ref if ref.kind == URL else _resolve_url(ref)
+    no_hub = "HF_HUB_OFFLINE is set" if ref.kind != URL and offline() else None
+    answer = no_hub or _probe(url, timeout_s, hub=ref.kind != URL)
+    if isinstance(answer, str):
+        if root is None and (here := cached(ref)) is not None:  # the cache is all we need
+            return Fetched(ref, "fetched", here, f"{_size(Path(here))}, already in the cache")
+        return Fetched(ref, "failed", None, f"cannot reach {_base(url)} ({answer})")
     try:
         if ref.kind == URL:
             path = _download_url(ref.ref, (root / "checkpoints") if root else torch_checkpoints())
@@ -396,8 +401,8 @@ def _download_repo(ref: ModelRef, root: Path | None) -> str:
     if not files:
         raise ConfigError(f"{ref.ref} has no config.json/weights files transformers loads")
     local = root / safe_name(ref.ref) if root is not None else None
-    return snapshot_download(ref.ref, revision=info.sha, allow_patterns=files,
-                             cache_dir=hub_cache(), local_dir=local, endpoint=endpoint())
+    return snapshot_download(ref.ref, allow_patterns=files, cache_dir=hub_cache(),
+                             local_dir=local, endpoint=endpoint())
 
 
 def _download_file(ref: ModelRef, root: Path | None) -> str:
@@ -453,3 +458,21 @@ def set_lines(fetched: Sequence[Fetched], to: str | Path) -> list[str]:
             continue
         lines.append(f"--set {f.ref.setting}={shown}/{rel.as_posix()}")
     return lines
+
+
+def fetch_command(config_files: Sequence[str] = (), stages: Sequence[str] | None = None) -> str:
+    """The `models fetch` command line that gets a command's models (its --config files)."""
+    parts = ["any2capins models fetch", *(f"--config {f}" for f in config_files)]
+    if stages:
+        parts.append(f"--stages {','.join(stages)}")
+    return " ".join([*parts, "--to DIR"])
+
+
+def check_models(config: Any, stages: Sequence[str], config_files: Sequence[str] = (),
+                 hint_stages: Sequence[str] | None = None,
+                 timeout_s: float = PROBE_TIMEOUT_S) -> None:
+    """The preflight of a command running `stages` ('filter' for curation): ConfigError
+    (one line, naming the `models fetch` command with these config files and `hint_stages`)
+    when a model is neither local, cached nor reachable."""
+    preflight(models_of(config, stages), timeout_s,
+              fetch_hint=fetch_command(config_files, hint_stages))

@@ -86,7 +86,10 @@ class ShardTables:
                                   for k, v in row.items()}
 
     def forget(self, table: str, clip_ids: Iterable[str]) -> None:
-        """Mark clips whose row of `table` failed in this pass: they have no row now."""
+        """Mark clips whose row of `table` failed in this pass: they have no row now (only
+        for tables a stage of this worker reads)."""
+        if table not in self.columns:
+            return
         keep = self._produced.setdefault(table, {})
         for cid in clip_ids:
             keep.pop(cid, None)

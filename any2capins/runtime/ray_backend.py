@@ -192,14 +192,14 @@ class RayBackend:
                                                   num_returns=len(parts) + 1)
         refs: dict[str, list[Any]] = {}
         stats: list[Any] = []
-        out = self._left_out(work.index)
+        left_out = self._left_out(work.index)
         for item in items:
             requests = {s.name: s.frames() for s in wanting if _wants(work, s, item)
-                        and not (item.clip_id in out and self.gate.applies(s.name))}
+                        and not (item.clip_id in left_out and self.gate.applies(s.name))}
             if requests:
-                out = remote.remote(item, requests, self.decode, parts, self.env)
-                refs[item.clip_id] = list(out[:-1])
-                stats.append(out[-1])
+                got = remote.remote(item, requests, self.decode, parts, self.env)
+                refs[item.clip_id] = list(got[:-1])
+                stats.append(got[-1])
         self.refs[work.index] = refs
         self.stat_refs[work.index] = stats
 

@@ -219,7 +219,8 @@ def _run_chunk(run: _StageRun, chunk: list[BaseModel], inputs: Inputs, max_retri
         run.outputs += len(rows)
         if run.table is not None:
             tables.produced(run.table, stage.output_model, rows)
-            tables.forget(run.table, [c for c, _ in run.failed if c])
+            failed = [stage.item_key(i)[0] for i in batch if stage.item_key(i) in run.failed]
+            tables.forget(run.table, [c for c in failed if c])
     run.seconds += time.perf_counter() - t0
 
 
