@@ -76,6 +76,14 @@ class CameraConfig(StrictModel):
         "reported in pixels of the clip's full resolution.")
     camera_model: Literal["SIMPLE_PINHOLE", "PINHOLE", "SIMPLE_RADIAL", "RADIAL"] = Field(
         "SIMPLE_RADIAL", description="COLMAP camera model shared by all frames of a clip.")
+    refine_distortion: Literal["final", "throughout"] = Field(
+        "final", description="When the camera model's radial distortion is refined. 'final': "
+        "held at zero while incremental mapping registers the frames, then refined with the "
+        "focal length in one last global bundle adjustment (on 16 frames at 320 px the "
+        "distortion term otherwise trades off against the focal early on: seed-dependent, "
+        "biased focal and rotations, and more stalled models; see docs/camera.md). "
+        "'throughout': COLMAP's default, refined in every adjustment. No effect on the "
+        "PINHOLE models, which have none.")
     focal_prior: float = Field(
         1.2, gt=0, description="Initial focal length as a multiple of the longest side "
         "(COLMAP's default; also used by homography rotations when the focal cannot be found).")
@@ -88,6 +96,10 @@ class CameraConfig(StrictModel):
         "the `overlap` nearest frames. Off: on the benchmark clip 16 frames x 8 neighbours "
         "gave lower rotation errors than the quadratic pairs (pycolmap's own pairing), which "
         "cost less CPU (see docs/camera.md).")
+    verify_max_error: float = Field(
+        4.0, gt=0, description="Two-view geometric verification: largest epipolar / "
+        "homography error (px at the SfM size) of an inlier. It also decides COLMAP's "
+        "homography-versus-epipolar test, so the planar_share status rule.")
     init_min_tri_angle: float = Field(
         2.0, gt=0, description="Least triangulation angle (deg) of the initial pair, which is "
         "the verified non-planar pair with the largest image motion (COLMAP's default, 16 deg, "

@@ -112,7 +112,8 @@ def process_shard(stages: Sequence[Stage], tasks: dict[str, ShardTask], store: S
     columns, lengths = side_columns(active)
     if gate is not None:
         columns[gate.table] = {gate.kept, gate.reasons} | (columns.get(gate.table) or set())
-    tables = ShardTables(store, first.index, columns, lengths)
+    tables = ShardTables(store, first.index, columns, lengths,
+                         whole={gate.table} if gate is not None else None)
     runs = [_start(s, tasks[s.name], store, gate) for s in active]
     source = frames(items, _requests(runs, items, tables)) if frames is not None else None
     try:
@@ -186,6 +187,7 @@ def _process_items(runs: list[_StageRun], items: list[BaseModel], tables: ShardT
             frames = source.get([getattr(i, "clip_id", "") for i in chunk])
             if n + 1 < len(chunks):
                 source.prefetch([getattr(i, "clip_id", "") for i in chunks[n + 1]])
+        tables.begin_batch(getattr(i, "clip_id", "") for i in chunk)
         scratch: dict[Any, Any] = {}
         for run in runs:
             inputs = Inputs(run.stage.name, run.task.index, tables, frames, scratch)

@@ -109,6 +109,7 @@ def match_frames(frames: np.ndarray, workdir: Path, cfg: CameraConfig) -> Matche
                                                 quadratic_overlap=cfg.quadratic)
     verification = pycolmap.TwoViewGeometryOptions()
     verification.ransac.random_seed = cfg.seed
+    verification.ransac.max_error = cfg.verify_max_error
     pycolmap.match_sequential(db_path, matching_options=matching, pairing_options=pairing,
                               verification_options=verification, device=pycolmap.Device.cpu)
     return _read_matches(db_path, len(frames))
@@ -157,6 +158,12 @@ def map_frames(workdir: Path, n: int, cfg: CameraConfig,
     options.min_model_size = max(3, n // 3)
     # dolly shots are forward motion: COLMAP's default (0.95) refuses them as initial pair
     options.mapper.init_max_forward_motion = 1.0
+    # distortion held at zero while frames register: refined from the first two-view
+    # adjustment on, it trades off against the focal (seed-dependent focal and rotations,
+    # runaway focals that stall the model); refined once, over all frames, at the end
+    final = cfg.refine_distortion == "final"
+    options.ba_refine_extra_params = not final
+    options.mapper.abs_pose_refine_extra_params = not final
     if init_pair is not None:
         options.init_image_id1, options.init_image_id2 = init_pair
         # COLMAP wants 16 deg between the initial views; a video clip rarely has that
@@ -168,6 +175,8 @@ def map_frames(workdir: Path, n: int, cfg: CameraConfig,
     if not recs:
         return None
     rec = max(recs.values(), key=lambda r: r.num_reg_images())
+    if final:
+        _final_adjustment(rec)
     by_name = {img.name: img for img in rec.images.values() if img.has_pose}
     poses: list[np.ndarray | None] = []
     for name in _names(n):
@@ -178,6 +187,19 @@ def map_frames(workdir: Path, n: int, cfg: CameraConfig,
     depths = _point_depths(rec, first) if first is not None else np.zeros(0)
     return Mapped(poses, np.asarray(camera.calibration_matrix(), float),
                   float(rec.compute_mean_reprojection_error()), depths)
+
+
+def _final_adjustment(rec) -> None:
+    """One global bundle adjustment refining focal and distortion with every registered frame
+    (in place). Problems this small run Ceres on one thread: the same input, the same result."""
+    import pycolmap
+
+    options = pycolmap.BundleAdjustmentOptions()
+    options.print_summary = False
+    options.refine_focal_length = True
+    options.refine_extra_params = True
+    pycolmap.bundle_adjustment(rec, options)
+    pycolmap.logging.minloglevel = max(int(pycolmap.logging.minloglevel), 2)
 
 
 def _point_depths(rec, image) -> np.ndarray:
