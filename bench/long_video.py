@@ -1,32 +1,35 @@
 """Long multi-shot video benchmark (issue 19, "One corridor"): bounded shards and flat memory.
 
-    nice .venv/bin/python bench/long_video.py [--quick] [--executors local,ray] [--no-giant]
-                                             [--baseline REF]
+    nice .venv/bin/python bench/long_video.py [--executors local,ray] [--no-giant]
+                                             [--baseline REF] [--quick] [--keep]
 
 Builds two synthetic multi-shot H.264 videos (640x360, 25 fps, a hard cut every 3.4 s: 53 shots
-~3 min and 106 shots ~6 min; each shot a slow pan over a frame of a bundled clip, so the cuts
-are clear and nothing inside a shot looks like one), then for each:
+~3 min and 106 shots ~6 min; each shot a slow pan over a zoomed, flipped, overpainted frame of
+a bundled clip, so cuts are clear, nothing inside a shot looks like one, and no two shots are
+near-duplicates for the curation pass), then for each:
 
 1. `any2capins ingest` (shot detection on, `ingest.clips_per_shard` 64): checks that the shots
    spread over ceil(shots / 64) clips/ shards of at most 64 rows each (and how many shots the
    detector found against how many were built);
-2. `any2capins extract` with the demo profile's tiny models (`pipelines/demo.yaml`, models
-   written by the same code as `any2capins models tiny`), stages depth, pose, refs (SAM2 cut-
-   outs included) and camera on a small count (`camera.count=4`, 160 px: pycolmap's cost per
-   clip is not what is measured) plus the contact sheets, as a subprocess, for each executor
-   of --executors. Memory is measured on the process tree: the peak RSS of the extract process
-   itself (`/usr/bin/time -f %M`: exact) and, sampled every 0.2 s from /proc, the peak of the
-   tree's summed RSS and summed PSS (Ray: driver, raylet + object store, GCS and every worker;
-   PSS counts a shared page once, RSS once per process that maps it).
+2. `any2capins extract` with the demo profile (`pipelines/demo.yaml`: its curation pass, depth,
+   pose, refs with SAM2 cut-outs, contact sheets) on the tiny models `any2capins models tiny`
+   writes (under /tmp), camera on a small count (`camera.count=4`, 160 px: pycolmap's cost per
+   clip is not what is measured), as a subprocess, for each executor of --executors (the work
+   is checked: a stage short of rows is printed with its first error row). Memory is measured on the
+   process tree: the peak RSS of the extract process itself (`/usr/bin/time -f %M`: exact)
+   and, sampled every 0.2 s from /proc, the peak of the tree's summed RSS and summed PSS (Ray:
+   driver, raylet + object store, GCS and every worker; PSS counts a shared page once, RSS
+   once per process that maps it).
 
-Printed and recorded (bench/results/long_video.json): the figures per (executor, shard size,
-video), and the ratio 6-min / 3-min of each peak (target <= 1.10). With --giant (default on),
-the same videos ingested with `ingest.clips_per_shard=1000` (one shard per video, as every
-long video was before bounded shards) go through the new runtime too: memory stays flat only
-if rows are streamed and clips processed clip-major. With --baseline REF (e.g. e244c89, the
-code before the rebuild) the giant shards also go through that code's `extract` (a git
-worktree under /tmp, removed at the end), which is what the issue measured (1.65 GB for 53
-shots, 2.42 GB for 106).
+Printed and recorded (bench/results/long_video.json): the figures per (code, shard size,
+executor, video), and the ratio 6-min / 3-min of each peak (target <= 1.10 with bounded
+shards). Unless --no-giant, the same videos ingested with `ingest.clips_per_shard=1000` (one
+shard per video, as every long video was before bounded shards) go through the new runtime
+too: memory stays flat there only if rows are streamed and clips processed clip-major. With
+--baseline REF (e.g. e244c89, the code before the rebuild) the videos also go through that
+code's ingest (one shard per video) and `extract` with its own demo profile (a git worktree
+under /tmp, removed at the end): the growth the issue measured (1.65 GB for 53 shots, 2.42 GB
+for 106). --quick: 12- and 24-shot videos, 8 clips per shard (a smoke run).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from results import write_results  # noqa: E402
 FPS = 25
 SHOT_FRAMES = 85  # 3.4 s at 25 fps
 SIZE = (640, 360)
+KEEP = False  # --keep: leave the run folders and logs in place
 CACHE = Path(tempfile.gettempdir()) / "a2c-bench-long"
 SOURCES = ("people_his_girl_friday_pd.mp4", "vp9_bear.webm", "people_bedroom_kids_jumping.mp4",
            "vp8_flower_cc0.webm", "people_selfie_1s.mp4")
@@ -291,11 +295,30 @@ def check_shards(run: Path, built: int, per_shard: int) -> dict[str, Any]:
             "max_rows": max(rows, default=0), "layout_ok": ok}
 
 
-def outputs_ok(run: Path, clips: int) -> bool:
-    """Every condition table and the sheets have a row for every clip (the run did the work)."""
-    tables = ("conditions.depth", "conditions.pose", "conditions.refs", "conditions.camera",
-              "sheets")
-    return all(sum(shard_rows(run, t)) == clips for t in tables)
+def missing_rows(run: Path, clips: int) -> tuple[int, dict[str, str]]:
+    """(clips the curation pass left out, {stage: 'rows, error rows: first error'} of the
+    stages -- conditions and the sheet -- whose table lacks rows); ({}: the run did all the
+    work)."""
+    from any2capins.io import fs
+    from any2capins.io.shards import ShardStore
+    from any2capins.models.tables import folder
+
+    store = ShardStore(str(run))
+    left_out = 0  # clips the curation pass left out of the condition stages (not the sheet)
+    for i in store.shard_indices(folder("quality")):
+        kept = fs.read_table(store.data_loc(folder("quality"), i), columns=["kept"])
+        left_out += kept.column("kept").to_pylist().count(False)
+    out = {}
+    for stage, table in (("depth", "conditions.depth"), ("pose", "conditions.pose"),
+                         ("refs", "conditions.refs"), ("camera", "conditions.camera"),
+                         ("sheet", "sheets")):
+        rows = sum(shard_rows(run, table))
+        if rows != clips - (left_out if stage != "sheet" else 0):
+            errors = [e for i in store.shard_indices(folder(table))
+                      for e in store.shard_errors(stage, i)]
+            first = f": {errors[0].error_class}: {errors[0].message[:200]}" if errors else ""
+            out[stage] = f"{rows} rows, {len(errors)} error rows{first}"
+    return left_out, out
 
 
 def one_extract(code: Path, tpl: Path, work: Path, name: str, models: dict[str, str],
@@ -306,11 +329,15 @@ def one_extract(code: Path, tpl: Path, work: Path, name: str, models: dict[str, 
     shutil.copytree(tpl, run)
     fig = measured(extract_cmd(code, run, models, executor), env=code_env(code),
                    log=work / f"{name}.log")
-    fig["outputs_ok"] = fig["rc"] == 0 and outputs_ok(run, clips)
-    shutil.rmtree(run, ignore_errors=True)
+    fig["left_out"], missing = missing_rows(run, clips)
+    fig["outputs_ok"] = fig["rc"] == 0 and not missing
+    if not KEEP:
+        shutil.rmtree(run, ignore_errors=True)
     print(f"  {name:<28} {fig['wall_s']:7.1f} s  peak RSS {fig['peak_rss_mb']:7.1f} MB  tree "
           f"RSS {fig['tree_rss_mb']:7.1f} MB  tree PSS {fig['tree_pss_mb']:7.1f} MB  "
-          f"({fig['procs']} processes{'' if fig['outputs_ok'] else ', OUTPUTS MISSING'})")
+          f"({fig['procs']} processes)"
+          f"{f', {left} clips left out by the curation pass' if (left := fig['left_out']) else ''}"
+          f"{f'  ROWS MISSING of {clips} clips: {missing}' if missing else ''}")
     return fig
 
 
@@ -355,6 +382,8 @@ def summarise(res: dict[Any, Any], shots: tuple[int, int]) -> tuple[dict[str, An
         for k in ("wall_s", "peak_rss_mb", "tree_rss_mb", "tree_pss_mb"):
             figures[f"{key}_{ex}_{n}shots_{k}"] = fig[k]
         figures[f"{key}_{ex}_{n}shots_ok"] = fig["outputs_ok"]
+        if fig.get("left_out"):
+            figures[f"{key}_{ex}_{n}shots_left_out"] = fig["left_out"]
         table.append([label, layout, ex, n, shards, fig["wall_s"], fig["peak_rss_mb"],
                       fig["tree_rss_mb"], fig["tree_pss_mb"]])
         if n == long and (label, layout, ex, short) in res:
@@ -372,9 +401,13 @@ def main() -> None:
     ap.add_argument("--executors", default="local", help="comma list: local, ray")
     ap.add_argument("--no-giant", action="store_true",
                     help="leave out the one-shard-per-video runs (clips_per_shard=1000)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the run folders and logs (the temp folder is printed)")
     ap.add_argument("--baseline", metavar="REF", default=None,
                     help="also run that commit's ingest + extract (e.g. e244c89)")
     args = ap.parse_args()
+    global KEEP  # noqa: PLW0603 - one switch read by one_extract
+    KEEP = args.keep
     shots, per_shard = ((12, 24), 8) if args.quick else ((53, 106), 64)
     executors = [e.strip() for e in args.executors.split(",") if e.strip()]
     CACHE.mkdir(parents=True, exist_ok=True)
@@ -394,7 +427,10 @@ def main() -> None:
                   "whatever clips_per_shard")
             res |= series(base, "baseline", ("giant", per_shard), videos, work, models,
                           executors)
-    shutil.rmtree(work, ignore_errors=True)
+    if KEEP:
+        print(f"run folders and logs kept in {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     figures, table = summarise(res, shots)
     figures |= {"video_seconds_short": round(shots[0] * SHOT_FRAMES / FPS, 1),
                 "video_seconds_long": round(shots[1] * SHOT_FRAMES / FPS, 1),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -99,6 +100,14 @@ class PoseStage(ModelStageMixin, Stage[ClipRecord, PoseRecord]):
 
     def frames(self) -> FrameRequest:
         return self.config.sampling.request()
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings; the `dwpose` section only when it is the backend (it came later: a
+        vitpose or mmpose run folder made before it keeps its fingerprint)."""
+        out = super().fingerprint()
+        if self.config.backend != "dwpose":
+            out["config"] = {k: v for k, v in out["config"].items() if k != "dwpose"}
+        return out
 
     def share_key(self) -> tuple[str, ...]:
         """Pose and refs with equal detector settings and frames share one worker, one

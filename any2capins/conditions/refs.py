@@ -23,6 +23,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -155,6 +156,15 @@ class RefsStage(ModelStageMixin, Stage[ClipRecord, RefsRecord]):
 
     def frames(self) -> FrameRequest:
         return self.config.sampling.request()
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings; without SAM2's when nothing is segmented (`segment: none` rows do
+        not depend on them, and the section's arrival must not redo such shards)."""
+        out = super().fingerprint()
+        if self.config.segment == "none":
+            out["config"] = {k: v for k, v in out["config"].items()
+                             if k not in ("segment", "sam2", "cutout_color")}
+        return out
 
     def share_key(self) -> tuple[str, ...]:
         """Equal to pose's when the detector settings and frames are equal: one worker, one

@@ -56,8 +56,10 @@ class Upstream:
         return Provenance(settings_hash(settings), settings, tuple(ids))
 
 
-def why_redo(stage: str, done: ShardDone, prov: Provenance, up: Upstream) -> str | None:
-    """One line saying why done shard `done` must be redone, or None when it is up to date."""
+def why_redo(stage: str, done: ShardDone, prov: Provenance, up: Upstream,
+             redoing: frozenset[tuple[str, int]] = frozenset()) -> str | None:
+    """One line saying why done shard `done` must be redone, or None when it is up to date.
+    `redoing`: (stage, shard) an earlier stage of the same pass is about to rewrite."""
     if done.fingerprint is None:  # written before fingerprints: nothing to compare
         return None
     head = f"{stage} shard {done.shard}"
@@ -67,15 +69,20 @@ def why_redo(stage: str, done: ShardDone, prov: Provenance, up: Upstream) -> str
     for name, ident in prov.upstream:
         # a record made before its stage was gated had every clip kept
         old = done.upstream.get(name, ALL_KEPT if name.endswith(GATE_SUFFIX) else ABSENT)
-        if old == ident:
-            continue
-        if name.endswith(GATE_SUFFIX):
-            return f"{head}: the clips left out by {name[:-len(GATE_SUFFIX)]} changed since"
-        what = f"{up.label(name)} shard {done.shard}"
-        if ident == ABSENT:
-            return f"{head}: {what} is gone since"
-        return f"{head}: {what} {'is new' if old == ABSENT else 'changed'} since"
+        if old != ident:
+            return f"{head}: {_change(name, old, ident, shard=done.shard, up=up, redoing=redoing)}"
     return None
+
+
+def _change(name: str, old: str, ident: str, *, shard: int, up: Upstream,
+            redoing: frozenset[tuple[str, int]]) -> str:
+    """What changed about one input of a done shard, in words."""
+    if name.endswith(GATE_SUFFIX):
+        return f"the clips left out by {name[:-len(GATE_SUFFIX)]} changed since"
+    what = f"{up.label(name)} shard {shard}"
+    if ident == ABSENT:
+        return f"{what} is redone now" if (name, shard) in redoing else f"{what} is gone since"
+    return f"{what} {'is new' if old == ABSENT else 'changed'} since"
 
 
 def changed_keys(old: Any, new: Any, prefix: str = "") -> list[str]:

@@ -145,7 +145,8 @@ DECODE_KNOBS = frozenset({"threads"})
 
 def plan(stage: Stage, tasks: Sequence[ShardTask], store: ShardStore, force: bool,
          summary: StageSummary, *, decode: DecodeSettings | None = None,
-         gate: Gate | None = None) -> list[ShardTask]:
+         gate: Gate | None = None,
+         redoing: frozenset[tuple[str, int]] = frozenset()) -> list[ShardTask]:
     """The tasks to run now (with provenance, and retry keys where only retries are due);
     counts skipped shards in `summary` and records why done shards are redone. Local paths
     in the stage's settings are made absolute first (workers do not share this working
@@ -160,7 +161,7 @@ def plan(stage: Stage, tasks: Sequence[ShardTask], store: ShardStore, force: boo
         task = replace(given, provenance=_with_gate(up.provenance(stage, settings, given),
                                                     stage, gate, store, given.index))
         done = None if force else store.done(stage.name, task.index)
-        why = why_redo(stage.name, done, task.provenance, up) if done else None
+        why = why_redo(stage.name, done, task.provenance, up, redoing) if done else None
         keys = retry_keys(store, done) if done and not why else frozenset()
         if done is None or why:
             if why:
@@ -265,12 +266,14 @@ def _plan_work(stages: Sequence[Stage], tasks: Sequence[ShardTask], store: Shard
                sizes: dict[int, int], gate: Gate | None) -> list[Work]:
     """Per shard, the stages to run now (resume rules), in shard order."""
     by_shard: dict[int, dict[str, ShardTask]] = {t.index: {} for t in tasks}
+    redoing: set[tuple[str, int]] = set()  # shards an earlier stage of the pass rewrites
     for stage in stages:
         store.sweep_temp_files(stage.output_dir, f"_errors/{stage.name}",
                                f"_done/{stage.name}")
         for task in plan(stage, tasks, store, force, summaries[stage.name], decode=decode,
-                         gate=gate):
+                         gate=gate, redoing=frozenset(redoing)):
             by_shard[task.index][stage.name] = task
+            redoing.add((stage.name, task.index))
     work = []
     for t in tasks:
         pending = by_shard[t.index]

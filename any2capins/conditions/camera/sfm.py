@@ -52,11 +52,34 @@ class Matches:
                 best, score = (self.image_ids[p.i], self.image_ids[p.j]), disp
         return best
 
-    @property
-    def planar_share(self) -> float | None:
+    def planar_share(self, max_error: float | None = None, h_ratio: float = 0.8
+                     ) -> float | None:
+        """Share of the verified pairs that a homography explains: COLMAP's configuration
+        (PLANAR_OR_PANORAMIC/PANORAMIC), and, with `max_error`, also at that tighter
+        threshold (px): a homography keeps more than `h_ratio` of the inliers a fundamental
+        matrix keeps (COLMAP's H-versus-F test, redone). COLMAP tests at its verification
+        error, 4 px by default, which at 320 px is wide enough for a homography to absorb the
+        parallax of a camera walking forward (the walk render read as a pan)."""
         if not self.pairs:
             return None
-        return sum(p.config in PLANAR_CONFIGS for p in self.pairs) / len(self.pairs)
+        planar = [p.config in PLANAR_CONFIGS and (
+            max_error is None or _homography_explains(p, max_error, h_ratio))
+            for p in self.pairs]
+        return sum(planar) / len(planar)
+
+
+def _homography_explains(pair: Pair, max_error: float, h_ratio: float) -> bool:
+    """H inliers / F inliers > h_ratio at `max_error` px (OpenCV's RANSAC, fixed seed)."""
+    import cv2
+
+    if len(pair.points1) < 8:
+        return True
+    _, mask_h = cv2.findHomography(pair.points1, pair.points2, cv2.RANSAC, max_error)
+    _, mask_f = cv2.findFundamentalMat(pair.points1, pair.points2, cv2.FM_RANSAC, max_error,
+                                       0.999)
+    n_h = 0 if mask_h is None else int(mask_h.sum())
+    n_f = 0 if mask_f is None else int(mask_f.sum())
+    return n_f == 0 or n_h / n_f > h_ratio
 
 
 @dataclass(frozen=True)
@@ -109,7 +132,6 @@ def match_frames(frames: np.ndarray, workdir: Path, cfg: CameraConfig) -> Matche
                                                 quadratic_overlap=cfg.quadratic)
     verification = pycolmap.TwoViewGeometryOptions()
     verification.ransac.random_seed = cfg.seed
-    verification.ransac.max_error = cfg.verify_max_error
     pycolmap.match_sequential(db_path, matching_options=matching, pairing_options=pairing,
                               verification_options=verification, device=pycolmap.Device.cpu)
     return _read_matches(db_path, len(frames))
