@@ -230,10 +230,10 @@ def _ratios(clip: str, runs: dict[str, dict]) -> dict[str, float | None]:
 def _overall(figures: dict, clips: list[str]) -> dict[str, float | None]:
     """Geometric means over the clips where both have a figure."""
     out: dict[str, float | None] = {}
-    for what in ("rot", "centre", "cpu"):
-        vals = [figures[f"{c}_ours_over_plain_{what}_ratio"] for c in clips
-                if figures.get(f"{c}_ours_over_plain_{what}_ratio")]
-        out[f"ours_over_plain_{what}_ratio_geomean"] = (
+    for what in ("plain_rot", "plain_centre", "plain_cpu", "plain17_rot"):
+        vals = [figures[f"{c}_ours_over_{what}_ratio"] for c in clips
+                if figures.get(f"{c}_ours_over_{what}_ratio")]
+        out[f"ours_over_{what}_ratio_geomean"] = (
             round(float(np.exp(np.mean(np.log(vals)))), 2) if vals else None)
     return out
 

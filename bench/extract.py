@@ -619,10 +619,12 @@ def decode_part(args: argparse.Namespace) -> None:
         f"subprocess, the code of commit {args.baseline} (a git worktree, PYTHONPATH) against "
         "the current code, same settings, same clips, fresh run folders; target: current/"
         "baseline wall <= 1.0 within noise and 1 decoder open per clip (ANY2CAPINS_DECODE_LOG). "
-        "old_way/one_pass: the current code in one process, each stage alone then the sheets "
-        "(5 decodes per clip) against one pass. long_*: the one decode pass of a synthetic "
-        "1080p30 clip for the default frame requests of every stage and the sheet (bytes held "
-        "by the frames, tracemalloc peak, decode wall)."))
+        "current_with_filter: the current extract once more with its curation pass on (the "
+        "default, tiny CLIP), which decodes each clip once for the filter's signals before the "
+        "condition pass. old_way/one_pass: the current code in one process, each stage alone "
+        "then the sheets (5 decodes per clip) against one pass. long_*: the one decode pass "
+        "of a synthetic 1080p30 clip for the default frame requests of every stage and the "
+        "sheet (bytes held by the frames, tracemalloc peak, decode wall)."))
 
 
 if __name__ == "__main__":

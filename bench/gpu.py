@@ -24,7 +24,8 @@ it says so and exits 0, recording nothing. Three parts, within --budget-s (defau
    + extract-gpu.yaml on the embedded Ray cluster with GPU workers (depth, pose and refs
    sharing the GPUs, camera on CPUs), the models of part 1 saved to a temp folder (--set).
    Curation is off (a random CLIP makes every clip a near-duplicate of every other); the
-   detectors keep 2 boxes per frame (a random detector would otherwise report 20 people).
+   detectors keep 2 boxes per frame (a random detector would otherwise report 20 people);
+   without onnxruntime-gpu pose is left out (DWPose on cuda needs it).
    Figures: wall, clips per hour, seconds per clip of each stage (completion records).
 3. GPU utilisation and memory, sampled every 200 ms (nvidia-smi, else NVML) during part 2.
 Then the plan's GPU cost per clip from part 1's float16 figures and the frame counts of
@@ -96,10 +97,11 @@ def rtmpose(widen: float = 1.0, deepen: float = 1.0, keypoints: int = 133,
         def __init__(self, c: int, blocks: int, add: bool) -> None:
             super().__init__()
             mid = c // 2
+            # registered in mmdet's order, so that state dicts line up (tests)
             self.main_conv, self.short_conv = _conv(c, mid, 1), _conv(c, mid, 1)
+            self.final_conv = _conv(2 * mid, c, 1)
             self.blocks = nn.Sequential(*(Block(mid, add) for _ in range(blocks)))
             self.attention = nn.Conv2d(2 * mid, 2 * mid, 1)  # channel attention's fc
-            self.final_conv = _conv(2 * mid, c, 1)
 
         def forward(self, x: Any) -> Any:
             y = torch.cat((self.blocks(self.main_conv(x)), self.short_conv(x)), 1)
@@ -129,18 +131,19 @@ def rtmpose(widen: float = 1.0, deepen: float = 1.0, keypoints: int = 133,
         def __init__(self, dim: int) -> None:
             super().__init__()
             self.e = dim * 2
-            self.ln = ScaleNorm(dim)
+            self.o = nn.Linear(self.e, dim, bias=False)
             self.uv = nn.Linear(dim, 2 * self.e + s, bias=False)
             self.gamma, self.beta = nn.Parameter(torch.rand(2, s)), nn.Parameter(torch.rand(2, s))
-            self.o = nn.Linear(self.e, dim, bias=False)
-            self.res_scale = nn.Parameter(torch.ones(dim))
+            self.ln = ScaleNorm(dim)
+            self.res_scale = nn.Module()  # mmpose's Scale: one learnt factor per channel
+            self.res_scale.scale = nn.Parameter(torch.ones(dim))
 
         def forward(self, x: Any) -> Any:
             u, v, base = torch.split(nn.functional.silu(self.uv(self.ln(x))),
                                      [self.e, self.e, s], dim=2)
             q, k = torch.unbind(base.unsqueeze(2) * self.gamma + self.beta, dim=2)
             kernel = torch.square(nn.functional.relu(q @ k.transpose(1, 2) / s ** 0.5))
-            return x * self.res_scale + self.o(u * (kernel @ v))
+            return x * self.res_scale.scale + self.o(u * (kernel @ v))
 
     class Net(nn.Module):
         def __init__(self) -> None:
@@ -470,8 +473,7 @@ def _cli(args: list[str], env: dict[str, str], timeout: float) -> subprocess.Com
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
-def extract_sets(paths: dict[str, str], gpus: int, cpus: int, smoke: bool,
-                 ort_cuda: bool) -> list[str]:
+def extract_sets(paths: dict[str, str], gpus: int, cpus: int, smoke: bool) -> list[str]:
     """--set overrides of the extract run: the saved models, curation off, two boxes per
     frame, and resources that fit this machine (depth, pose and refs on every GPU)."""
     sets = [f"depth.model={paths['depth']}", f"pose.detector.model={paths['detector']}",
@@ -487,13 +489,17 @@ def extract_sets(paths: dict[str, str], gpus: int, cpus: int, smoke: bool,
     share = round(0.99 / 3, 2)  # depth, pose and refs: one worker each per GPU
     used = 0
     for stage, ncpu in (("depth", 4), ("pose", 4), ("refs", 2)):
-        on_gpu = stage != "pose" or ort_cuda
         sets += [f"{stage}.resources.workers={gpus}", f"{stage}.resources.num_cpus={ncpu}",
-                 f"{stage}.resources.num_gpus={share if on_gpu else 0}"]
+                 f"{stage}.resources.num_gpus={share}"]
         used += ncpu * gpus
-    if not ort_cuda:  # dwpose needs onnxruntime-gpu on cuda: pose (and its detector) on CPU
-        sets += ["pose.device=cpu", "pose.dtype=float32"]
-    return [*sets, f"camera.resources.workers={max(1, (cpus - used) // 2)}"]
+    # camera (2 CPUs each) on what is left after the sheet worker and a decode slot
+    return [*sets, f"camera.resources.workers={max(1, (cpus - used - 2) // 2)}"]
+
+
+def extract_stages(ort_cuda: bool) -> str:
+    """Every condition stage; without onnxruntime's CUDA provider pose cannot run on the GPU
+    (dwpose on cuda needs onnxruntime-gpu) and is left out rather than timed on CPU."""
+    return "depth,pose,refs,camera" if ort_cuda else "depth,refs,camera"
 
 
 def run_extract(paths: dict[str, str], args: argparse.Namespace, tmp: Path, ort_cuda: bool,
@@ -517,9 +523,10 @@ def run_extract(paths: dict[str, str], args: argparse.Namespace, tmp: Path, ort_
     if ingest.returncode != 0:
         return {}, f"ingest failed: {ingest.stderr.strip()[-300:]}"
     gpus = torch.cuda.device_count() if not args.smoke else 0
-    sets = extract_sets(paths, gpus, os.cpu_count() or 2, args.smoke, ort_cuda)
+    sets = extract_sets(paths, gpus, os.cpu_count() or 2, args.smoke)
     profiles = ["pipelines/extract.yaml"] + ([] if args.smoke else ["pipelines/extract-gpu.yaml"])
-    cmd = ["extract", "--run", str(run), *(a for p in profiles for a in ("--config", p)),
+    cmd = ["extract", "--run", str(run), "--stages", extract_stages(ort_cuda),
+           *(a for p in profiles for a in ("--config", p)),
            *(a for s in sets for a in ("--set", s))]
     sampler = GpuSampler(tmp).start() if not args.smoke else None
     t0 = time.perf_counter()
@@ -531,7 +538,7 @@ def run_extract(paths: dict[str, str], args: argparse.Namespace, tmp: Path, ort_
     figures.update(stage_figures(run, args.clips, wall))
     if "gpu_busy_s" in figures:
         figures["gpu_busy_s_per_clip"] = round(figures["gpu_busy_s"] / args.clips, 2)
-    note = "" if ort_cuda else "pose ran on CPU in the extract (onnxruntime without CUDA)"
+    note = "" if ort_cuda else "pose left out of the extract (onnxruntime without CUDA)"
     return figures, note
 
 

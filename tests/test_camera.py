@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from camera_renders import render_clip
+from camera_renders import render_clip, render_handheld
 
 from any2capins.conditions.camera import geometry as geo
 from any2capins.conditions.camera.estimate import Estimate, estimate_camera
@@ -14,7 +14,7 @@ from any2capins.conditions.camera.export import (
     parse_realestate10k,
     realestate10k_text,
 )
-from any2capins.conditions.camera.stage import to_record
+from any2capins.conditions.camera.stage import area_resize, to_record
 from any2capins.config.camera import CameraConfig
 from any2capins.models.clips import ClipRecord
 
@@ -218,3 +218,76 @@ def test_static_record_has_no_registered_frame(solved):
     assert rec.num_registered == 0 and rec.focal_source == "prior"
     assert not any(f.registered for f in rec.frames)
     assert parse_header(realestate10k_text(rec))["unmeasured_frames"] == str(n)
+
+
+# the frames a 16-frame request takes from a 150-frame clip: nearest the segment centres
+HANDHELD_AT = [int(np.floor((i + 0.5) * 150 / 16 + 0.5)) for i in range(16)]
+
+
+def _handheld(kind: str, lens: float = 0.0) -> tuple[object, list[np.ndarray]]:
+    """A handheld render over real photographic texture, rendered at 640x360 and area-
+    downscaled to 320 px as the stage does."""
+    render = render_handheld(kind, at=HANDHELD_AT, distortion=lens)
+    return render, [area_resize(f, CFG.max_side) for f in render.frames]
+
+
+@pytest.fixture(scope="session")
+def handheld() -> dict[str, tuple[object, list[np.ndarray], Estimate]]:
+    out = {}
+    for name, kind, lens in (("sidestep", "sidestep", 0.0), ("lens", "sidestep", 0.08)):
+        render, frames = _handheld(kind, lens)
+        out[name] = (render, frames, estimate_camera(frames, render.timestamps, CFG))
+    return out
+
+
+def _errors(est: Estimate, render) -> tuple[float, float]:
+    """(mean rotation error deg, centre error / true path length) over all frames."""
+    rot = float(np.mean(_relative_rotation_errors(est, render)))
+    centres = np.array([geo.centre(p) for p in est.poses])
+    truth = render.centres
+    path = np.linalg.norm(np.diff(truth, axis=0), axis=1).sum()
+    aligned = geo.similarity_align(centres, truth)
+    return rot, float(np.linalg.norm(aligned - truth, axis=1).mean() / path)
+
+
+def test_handheld_clip_over_photographs_meets_accuracy(handheld):
+    """Hand tremor, a walking bob, a near halt, motion blur and noise over real photographic
+    texture (tests/camera_renders.py): every frame registered, rotations within 0.25 deg,
+    centres within 1% of the path, focal within 6% (measured: 0.06 deg, 0.2%, 2%)."""
+    render, _, est = handheld["sidestep"]
+    assert est.status == "ok", est.reason
+    assert est.num_registered == len(render.frames)
+    rot, centre = _errors(est, render)
+    assert rot <= 0.25 and centre <= 0.01, (rot, centre)
+    assert abs(est.K[0, 0] - render.K[0, 0] / 2) / (render.K[0, 0] / 2) < 0.06
+
+
+def test_lens_distortion_does_not_bend_the_rotations(handheld):
+    """The same clip through a lens with radial distortion (k1 = 0.08): the distortion term
+    is refined (at the end), so the focal and rotations stay right. A pinhole fit of these
+    frames (camera_model SIMPLE_PINHOLE) measured 0.28 deg and a focal 5% short."""
+    render, _, est = handheld["lens"]
+    assert est.status == "ok", est.reason
+    rot, centre = _errors(est, render)
+    assert rot <= 0.2 and centre <= 0.01, (rot, centre)
+    assert abs(est.K[0, 0] - render.K[0, 0] / 2) / (render.K[0, 0] / 2) < 0.06
+
+
+def test_estimate_is_the_same_every_run(handheld):
+    """Identical frames give identical poses, focal and words (matching on one thread, fixed
+    RANSAC and mapper seeds, the final adjustment on one thread)."""
+    render, frames, first = handheld["sidestep"]
+    again = estimate_camera(frames, render.timestamps, CFG)
+    assert (again.status, again.description) == (first.status, first.description)
+    np.testing.assert_array_equal(again.K, first.K)
+    for a, b in zip(again.poses, first.poses, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.xfail(strict=True, reason="open: at 320 px COLMAP's homography-versus-epipolar "
+                   "test (at its 4 px verification error) finds 99% of the walk's pairs "
+                   "planar, so it reads as rotation_only (docs/camera.md)")
+def test_forward_walk_is_mapped_not_read_as_a_pan():
+    render, frames = _handheld("walk")
+    est = estimate_camera(frames, render.timestamps, CFG)
+    assert est.status == "ok", est.reason

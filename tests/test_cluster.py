@@ -98,7 +98,7 @@ def test_cluster_without_gpus_for_a_gpu_stage_is_one_line(apart: StartedCluster,
     assert out.returncode == 2 and "depth.resources.num_gpus > 0" in out.stderr
     out = _cli(work, env, "extract", "--run", "run", "--stages", "depth", "--set",
                "filter.enabled=false", "--set", "depth.device=cuda", "--set",
-               "depth.resources.num_gpus=0.5")
+               "depth.model=models/depth", "--set", "depth.resources.num_gpus=0.5")
     assert out.returncode == 2, out.stderr
     assert "no node of the cluster can hold one worker" in out.stderr
     assert "0.5 GPU (largest node has 0 GPU)" in out.stderr

@@ -251,6 +251,30 @@ def test_fetch_without_the_hub_fails_per_model(tmp_path):
     assert bad.returncode == 2 and "valid: depth, pose, refs, camera, filter" in bad.stderr
 
 
+def test_mmpose_checkpoint_urls_are_fetched_like_torch_hub(fake_hub, tmp_path, monkeypatch):
+    """A checkpoint URL goes to DIR/checkpoints (or torch.hub's folder, where mmengine looks
+    first); the local config file is named, not fetched; the preflight then finds the URL's
+    file without asking the server."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    config = tmp_path / "rtm.py"
+    config.write_text("# an mmpose config\n")
+    url = f"{fake_hub.url}/yzd-v/DWPose/resolve/main/dw-ll_ucoco_384.pth"
+    cfg = load_config([], ["pose.backend=mmpose", f"pose.mmpose.config={config}",
+                           f"pose.mmpose.checkpoint={url}"])
+    refs = hub.models_of(cfg, ["pose"])
+    got = {f.ref.setting: f for f in hub.fetch(refs[1:], tmp_path / "models")}
+    assert got["pose.mmpose.config"].status == "local"
+    assert Path(got["pose.mmpose.checkpoint"].path).read_bytes() == b"p" * 64
+    assert hub.set_lines(list(got.values()), tmp_path / "models") == [
+        f"--set pose.mmpose.checkpoint={tmp_path / 'models'}/checkpoints/dw-ll_ucoco_384.pth"]
+    (cached,) = hub.fetch([refs[2]])  # no DIR: torch.hub's checkpoint folder
+    assert cached.path == str(tmp_path / "torch" / "hub" / "checkpoints" / "dw-ll_ucoco_384.pth")
+    hub.forget_probes()
+    asked = len(fake_hub.requests)
+    hub.preflight(refs[1:], timeout_s=1.0)
+    assert len(fake_hub.requests) == asked  # found on disk: no request
+
+
 def test_set_lines_spell_dir_as_given():
     ref = hub.ModelRef("depth.model", "org/name", hub.HUB_REPO)
     got = hub.Fetched(ref, "fetched", str(Path("models/org--name").resolve()))
@@ -263,19 +287,27 @@ def test_set_lines_spell_dir_as_given():
 # -- the commands that load models ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("no_hub", ["offline", "dead endpoint"])
+@pytest.mark.parametrize("no_hub", ["offline", "dead endpoint", "silent hub"])
 def test_extract_and_filter_without_the_hub_are_one_line_exit_2(tmp_path, no_hub):
     """The issue's case: default model ids, no hub. Before: 98-118 s of hub retries in every
-    worker, exit 1, a run.json and log left. Now: one line, exit 2, nothing written."""
+    worker, exit 1, a run.json and log left. Now: one line, exit 2, nothing written; a hub
+    that does not answer is asked once (one connection) per command."""
     run = make_run(tmp_path, bad=False, names=("vp9_bear.webm",))
+    silent = SilentPort() if no_hub == "silent hub" else None
     env = _env(HF_HOME=str(tmp_path / "hf"), HF_HUB_OFFLINE="1" if no_hub == "offline" else None,
-               HF_ENDPOINT=closed_port())
+               HF_ENDPOINT=silent.url if silent else closed_port())
     before = _tree(run)
-    for command, first in ((["extract"], "depth.model="),
-                           (["filter"], "filter.embedding.model=")):
-        out = _cli([*command, "--run", str(run), "--config", "pipelines/extract.yaml"], env,
-                   Path(__file__).resolve().parents[1])
-        err = [x for x in out.stderr.splitlines() if x.strip()]
-        assert out.returncode == 2 and len(err) == 1, out.stderr
-        assert first in err[0] and "models fetch --config pipelines/extract.yaml" in err[0]
-        assert _tree(run) == before  # no run.json, logs or shards
+    try:
+        for n, (command, first) in enumerate(((["extract"], "depth.model="),
+                                              (["filter"], "filter.embedding.model="))):
+            out = _cli([*command, "--run", str(run), "--config", "pipelines/extract.yaml"], env,
+                       Path(__file__).resolve().parents[1])
+            err = [x for x in out.stderr.splitlines() if x.strip()]
+            assert out.returncode == 2 and len(err) == 1, out.stderr
+            assert first in err[0] and "models fetch --config pipelines/extract.yaml" in err[0]
+            assert _tree(run) == before  # no run.json, logs or shards
+            if silent:
+                assert len(silent.accepted) == n + 1 and "cannot be reached" in err[0]
+    finally:
+        if silent:
+            silent.close()

@@ -441,3 +441,20 @@ def test_s3_run_loads_like_the_local_one(s3, known_run: tuple[str, Known]) -> No
                 n = item[key].shape
                 np.testing.assert_array_equal(
                     batch[key][j][tuple(slice(0, s) for s in n)].numpy(), item[key].numpy())
+
+
+def test_loader_decodes_with_the_runs_decode_settings(tmp_path) -> None:
+    """`frames=` decodes with the `decode:` section the run's commands used (run.json), so a
+    trainer sees the frames the conditions were computed from; defaults without one."""
+    import json
+
+    from any2capins.data.decoder import InstanceDecoder
+    from any2capins.data.options import LoaderOptions
+
+    run = tmp_path / "run"
+    run.mkdir()
+    assert InstanceDecoder(str(run), LoaderOptions()).decode_settings.hdr == "tonemap"
+    (run / "run.json").write_text(json.dumps(
+        {"config": {"decode": {"hdr": "off", "min_decoded_fraction": 0.9}}}))
+    got = InstanceDecoder(str(run), LoaderOptions()).decode_settings
+    assert (got.hdr, got.min_decoded_fraction) == ("off", 0.9)

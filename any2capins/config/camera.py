@@ -96,12 +96,6 @@ class CameraConfig(StrictModel):
         "the `overlap` nearest frames. Off: on the benchmark clip 16 frames x 8 neighbours "
         "gave lower rotation errors than the quadratic pairs (pycolmap's own pairing), which "
         "cost less CPU (see docs/camera.md).")
-    planar_max_error: float | None = Field(
-        1.0, gt=0, description="A verified pair counts as planar/panoramic (planar_share) "
-        "only when a homography also keeps over 80% of what a fundamental matrix keeps at "
-        "this error (px at the SfM size). COLMAP's own test runs at its verification error "
-        "(4 px), which at 320 px lets a homography absorb a forward walk's parallax. "
-        "null: COLMAP's configuration alone.")
     init_min_tri_angle: float = Field(
         2.0, gt=0, description="Least triangulation angle (deg) of the initial pair, which is "
         "the verified non-planar pair with the largest image motion (COLMAP's default, 16 deg, "

@@ -153,13 +153,17 @@ def offline() -> bool:
     return any((v or "").strip().upper() in {"1", "ON", "YES", "TRUE"} for v in flags)
 
 
-def hub_cache() -> Path:
-    """The HF hub cache folder, by huggingface_hub's rules (HF_HUB_CACHE, HF_HOME/hub, ...)."""
+def hf_home() -> Path:
+    """HF_HOME, by huggingface_hub's rules."""
     home = os.environ.get("HF_HOME") or str(
         Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache") / "huggingface")
-    hub = (os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
-           or str(Path(home) / "hub"))
-    return Path(os.path.expandvars(hub)).expanduser()
+    return Path(os.path.expandvars(home)).expanduser()
+
+
+def hub_cache() -> Path:
+    """The HF hub cache folder, by huggingface_hub's rules (HF_HUB_CACHE, HF_HOME/hub, ...)."""
+    hub = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
+    return Path(os.path.expandvars(hub)).expanduser() if hub else hf_home() / "hub"
 
 
 def torch_checkpoints() -> Path:
@@ -278,12 +282,21 @@ def forget_probes() -> None:
 
 
 def _hub_headers() -> dict[str, str]:
-    try:
-        from huggingface_hub.utils import build_hf_headers
+    """The token the hub client would send (HF_TOKEN, else the saved token file), read here:
+    huggingface_hub's own header builder asks the hub for its agent registry first."""
+    from any2capins import __version__
 
-        return dict(build_hf_headers())
-    except Exception:  # noqa: BLE001 - a token problem is the download's to report
-        return {}
+    headers = {"user-agent": f"any2capins/{__version__}"}
+    token = os.environ.get("HF_TOKEN")
+    if not token:
+        path = Path(os.environ.get("HF_TOKEN_PATH") or hf_home() / "token").expanduser()
+        try:
+            token = path.read_text(encoding="utf-8").strip()
+        except OSError:
+            token = ""
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    return headers
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -100,7 +100,7 @@ def _estimate(frames: np.ndarray, times: list[float], cfg: CameraConfig, tmp: Pa
     if not matches.pairs:
         return _failed("no_matches: no frame pair passed geometric verification", size, cfg)
     motion = _background_motion(matches, cfg.static_quantile) / max(size)
-    share = matches.planar_share(cfg.planar_max_error)
+    share = matches.planar_share
     stats = {"planar_share": share, "background_motion": round(motion, 6)}
     if motion < cfg.static_motion:
         n = len(frames)

@@ -52,34 +52,11 @@ class Matches:
                 best, score = (self.image_ids[p.i], self.image_ids[p.j]), disp
         return best
 
-    def planar_share(self, max_error: float | None = None, h_ratio: float = 0.8
-                     ) -> float | None:
-        """Share of the verified pairs that a homography explains: COLMAP's configuration
-        (PLANAR_OR_PANORAMIC/PANORAMIC), and, with `max_error`, also at that tighter
-        threshold (px): a homography keeps more than `h_ratio` of the inliers a fundamental
-        matrix keeps (COLMAP's H-versus-F test, redone). COLMAP tests at its verification
-        error, 4 px by default, which at 320 px is wide enough for a homography to absorb the
-        parallax of a camera walking forward (the walk render read as a pan)."""
+    @property
+    def planar_share(self) -> float | None:
         if not self.pairs:
             return None
-        planar = [p.config in PLANAR_CONFIGS and (
-            max_error is None or _homography_explains(p, max_error, h_ratio))
-            for p in self.pairs]
-        return sum(planar) / len(planar)
-
-
-def _homography_explains(pair: Pair, max_error: float, h_ratio: float) -> bool:
-    """H inliers / F inliers > h_ratio at `max_error` px (OpenCV's RANSAC, fixed seed)."""
-    import cv2
-
-    if len(pair.points1) < 8:
-        return True
-    _, mask_h = cv2.findHomography(pair.points1, pair.points2, cv2.RANSAC, max_error)
-    _, mask_f = cv2.findFundamentalMat(pair.points1, pair.points2, cv2.FM_RANSAC, max_error,
-                                       0.999)
-    n_h = 0 if mask_h is None else int(mask_h.sum())
-    n_f = 0 if mask_f is None else int(mask_f.sum())
-    return n_f == 0 or n_h / n_f > h_ratio
+        return sum(p.config in PLANAR_CONFIGS for p in self.pairs) / len(self.pairs)
 
 
 @dataclass(frozen=True)
@@ -120,13 +97,23 @@ def match_frames(frames: np.ndarray, workdir: Path, cfg: CameraConfig) -> Matche
     extraction.num_threads = cfg.num_threads
     extraction.max_image_size = max(w, h)
     extraction.sift.max_num_features = cfg.max_features
+    # images enter the database in frame order first: threaded extraction otherwise writes
+    # (and numbers) them in the order its threads finish, and the mapper, whose ties follow
+    # image ids, gave poses that differed in the 6th digit run to run
+    with pycolmap.Database.open(db_path):
+        pass  # creates the database, which import_images wants to exist
+    pycolmap.import_images(db_path, image_dir, camera_mode=pycolmap.CameraMode.SINGLE,
+                           image_names=_names(len(frames)), options=reader)
     pycolmap.extract_features(db_path, image_dir, image_names=_names(len(frames)),
                               camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
                               extraction_options=extraction, device=pycolmap.Device.cpu)
     matching = pycolmap.FeatureMatchingOptions()
     # one thread: with two, COLMAP's matcher returned different verified pairs for the same
     # keypoints in about 1 run of 8 (the RANSAC seed does not cover it), which flipped the
-    # bedroom clip's description; extraction, the costly step, keeps its threads
+    # bedroom clip's description; extraction, the costly step, keeps its threads. (Image ids
+    # followed the extraction threads' finishing order then, which swaps a pair's sides and
+    # so its RANSAC samples: a likely cause, fixed above; two matching threads then gave the
+    # same matches in 12 of 12 runs, too few to drop this guard.)
     matching.num_threads = 1
     pairing = pycolmap.SequentialPairingOptions(overlap=cfg.overlap,
                                                 quadratic_overlap=cfg.quadratic)
@@ -213,13 +200,14 @@ def map_frames(workdir: Path, n: int, cfg: CameraConfig,
 
 def _final_adjustment(rec) -> None:
     """One global bundle adjustment refining focal and distortion with every registered frame
-    (in place). Problems this small run Ceres on one thread: the same input, the same result."""
+    (in place), Ceres on one thread (a problem this small gains nothing from more)."""
     import pycolmap
 
     options = pycolmap.BundleAdjustmentOptions()
     options.print_summary = False
     options.refine_focal_length = True
     options.refine_extra_params = True
+    options.ceres.solver_options.num_threads = 1
     pycolmap.bundle_adjustment(rec, options)
     pycolmap.logging.minloglevel = max(int(pycolmap.logging.minloglevel), 2)
 
