@@ -182,12 +182,13 @@ def _name(pid: int) -> str:
 
 class TreeMonitor(threading.Thread):
     """Samples a process tree every `every` s: the peaks of its summed RSS and PSS (kB) and
-    of its process count, and at the PSS peak the PSS per process name (`breakdown`)."""
+    of its process count, the largest VmHWM seen (`hwm`), and at the PSS peak the PSS per
+    process name (`breakdown`)."""
 
     def __init__(self, root: int, every: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.root, self.every = root, every
-        self.rss = self.pss = self.procs = 0
+        self.rss = self.pss = self.procs = self.hwm = 0
         self.breakdown: dict[str, tuple[int, int]] = {}  # name -> (processes, PSS kB)
         self._halt = threading.Event()
 
@@ -212,6 +213,7 @@ class TreeMonitor(threading.Thread):
                     by[_name(p)] = (n + 1, total + kb)
                 self.breakdown = by
             self.procs = max(self.procs, len(pids))
+            self.hwm = max([self.hwm, *(_kb(f"/proc/{p}/status", "VmHWM:") for p in pids)])
             self._halt.wait(self.every)
 
     def stop(self) -> None:
@@ -220,20 +222,23 @@ class TreeMonitor(threading.Thread):
 
 
 def measured(cmd: list[str], *, env: dict[str, str], log: Path) -> dict[str, Any]:
-    """Run `cmd` under /usr/bin/time (peak RSS of the command's own process) with its tree
-    sampled (TreeMonitor); output to `log`. Figures in MB, wall in s."""
+    """Run `cmd` under /usr/bin/time (peak RSS of the command's own process; without it, the
+    largest VmHWM the sampling saw) with its tree sampled (TreeMonitor); output to `log`.
+    Figures in MB, wall in s."""
     peak = log.with_suffix(".maxrss")
+    timer = ["/usr/bin/time", "-f", "%M", "-o", str(peak)] if Path("/usr/bin/time").exists() \
+        else []
     t0 = time.perf_counter()
     with log.open("w") as out:
-        proc = subprocess.Popen(["/usr/bin/time", "-f", "%M", "-o", str(peak), *cmd],
-                                stdout=out, stderr=subprocess.STDOUT, env=env, cwd=log.parent)
+        proc = subprocess.Popen([*timer, *cmd], stdout=out, stderr=subprocess.STDOUT, env=env,
+                                cwd=log.parent)
         mon = TreeMonitor(proc.pid)
         mon.start()
         rc = proc.wait()
         mon.stop()
     wall = time.perf_counter() - t0
     text = peak.read_text().split() if peak.exists() else []
-    maxrss = int(text[-1]) if text and text[-1].isdigit() else 0
+    maxrss = int(text[-1]) if text and text[-1].isdigit() else mon.hwm
     if rc != 0:
         tail = "\n".join(log.read_text().splitlines()[-25:])
         print(f"  ! exit {rc}: {' '.join(cmd[:6])} ...\n{tail}")
@@ -247,6 +252,8 @@ def measured(cmd: list[str], *, env: dict[str, str], log: Path) -> dict[str, Any
 # ---------------------------------------------------------------------------- the commands
 
 def ingest(code: Path, video: Path, run: Path, per_shard: int, log: Path) -> None:
+    """`any2capins ingest` of checkout `code` on a folder holding only `video` (defaults: shot
+    detection on), with `ingest.clips_per_shard=per_shard`, into `run`."""
     src = run.parent / f"src-{video.stem}"
     src.mkdir(parents=True, exist_ok=True)
     if not (src / video.name).exists():

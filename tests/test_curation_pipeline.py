@@ -132,7 +132,7 @@ def test_on_ray_filtered_clips_are_not_even_decoded(run: Path, tmp_path: Path, m
     """Under Ray the gate also keeps the decode tasks away from filtered clips."""
     log = tmp_path / "decode.log"
     monkeypatch.setenv("ANY2CAPINS_DECODE_LOG", str(log))
-    sets = [a for a in _sets("captions.backend=rules", "runtime.executor=ray")]
+    sets = _sets("captions.backend=rules", "runtime.executor=ray")
     assert main(["captions", "--run", str(run), "--force", *sets]) == 0
     opened = {Path(line.split(" ", 1)[1]).stem for line in log.read_text().splitlines()}
     q = _quality(run)

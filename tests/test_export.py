@@ -200,7 +200,7 @@ def test_dataset_card_shows_caption_quality_from_review(exported: Path, tmp_path
                                 edited_sections=["dense"])]
     store = ShardStore(str(run))
     store.write_json("review/stats.json", {"caption_quality": caption_quality(decisions)})
-    stats = write_card(store, plots=False)
+    write_card(store, plots=False)
     card = (run / "README.md").read_text()
     assert "## Caption quality (human review)" in card and "over 2 human approvals" in card
     style = next(line for line in card.splitlines() if line.startswith("| style |"))
