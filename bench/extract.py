@@ -243,16 +243,19 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="a2c-bench-"))
     run, clip = prepare_run(tmp, Path(args.clip), args.shards)
     cfg = load_config([], overrides(models, args.frames, args.quick))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             _temp_dir=str(Path("/tmp") / f"a2c-bench-ray-{os.getpid()}"))
+    ray_tmp = Path("/tmp") / f"a2c-bench-ray-{os.getpid()}"
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _temp_dir=str(ray_tmp))
     print(f"clip {Path(args.clip).name}: {args.shards} shards x 1 clip x {args.frames} frames; "
           f"{'tiny' if args.quick else 'production-size random'} models; {os.cpu_count()} CPUs")
-
-    if args.only != "scaling":
-        overhead(args, cfg, clip, run)
-    if args.only != "overhead":
-        scaling(args, cfg, run)
-    ray.shutdown()
+    try:
+        if args.only != "scaling":
+            overhead(args, cfg, clip, run)
+        if args.only != "overhead":
+            scaling(args, cfg, run)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
 
 
 def overhead(args: argparse.Namespace, cfg, clip, run: Path) -> None:

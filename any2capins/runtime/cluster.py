@@ -92,6 +92,13 @@ def _ray_logger_to_ours() -> None:
     ray_logger = logging.getLogger("ray")
     ray_logger.handlers.clear()
     ray_logger.propagate = True
+    # never Python's last-resort handler (stderr) when no log file is set up (a script, or
+    # the moments after a command's log file closed): Ray's and its workers' lines go to the
+    # log file or nowhere
+    for name in ("ray", WORKER_LOG):
+        lg = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in lg.handlers):
+            lg.addHandler(logging.NullHandler())
 
 
 def _worker_output_to_log() -> None:

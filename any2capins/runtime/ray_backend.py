@@ -4,11 +4,12 @@
   and refs with one detector) run in one actor; every other stage has its own pool, with its
   own resources (the largest num_cpus / num_gpus / memory of its stages, `workers` actors), so
   depth can sit on GPU actors while camera runs on CPUs. Models load once per actor.
-- One decode task per clip (a shard's tasks start when the shard enters the window) decodes the
-  union of what every group wants from the clip and returns it split per group, so each
-  group's actor fetches only its own frames, one batch at a time, from the object store.
-- At most `max(workers) + 1` shards are in flight; a shard's objects are dropped when every
-  group is done with it, which bounds the object store to a few shards' frames.
+- One decode task per clip decodes the union of what every group wants from the clip and
+  returns it split per group; the tasks start a few batches ahead of the groups that read
+  them and each group's part is released when that group is done with the clip
+  (`runtime/ray_frames.py`), so the object store holds the frames of the batches in flight,
+  not of whole shards or videos.
+- At most `max(workers) + 1` shards are in flight.
 - When the pools and one decode slot ask for more CPUs (or GPUs) than the cluster has, the
   reservations are scaled down together so every group runs side by side (logged).
 """
@@ -27,40 +28,15 @@ from any2capins.io.shards import ShardStore
 from any2capins.models.common import ShardDone
 from any2capins.runtime.cluster import ensure_ray
 from any2capins.runtime.executors import check_visible, start_actors, stop_actors
-from any2capins.runtime.frames import ClipFrames, DecodeStats, decode_clip
+from any2capins.runtime.frames import DecodeStats
 from any2capins.runtime.local_backend import apply_threads, setup_stage
+from any2capins.runtime.ray_frames import FrameKeeper, KeptFrames
 from any2capins.runtime.scheduler import Group, Work, link_groups
 from any2capins.runtime.shard import load_inputs, process_shard
 from any2capins.runtime.stage import Gate, Stage
 
 log = logging.getLogger(__name__)
 LOG_ENVS = ("ANY2CAPINS_DECODE_LOG", "ANY2CAPINS_DETECT_LOG")
-
-
-class RefFrames:
-    """Frames of a shard's clips from the object store, fetched a batch at a time."""
-
-    def __init__(self, refs: dict[str, Any]) -> None:
-        self.refs = refs
-
-    def get(self, clip_ids: list[str]) -> dict[str, ClipFrames]:
-        import ray
-
-        ids = [c for c in clip_ids if c in self.refs]
-        out = {}
-        for cid, ref in zip(ids, [self.refs[c] for c in ids], strict=True):
-            try:
-                out[cid] = ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                out[cid] = ClipFrames(error=f"decode task lost: {type(exc).__name__}: {exc}",
-                                      unreadable=True)
-        return out
-
-    def prefetch(self, clip_ids: list[str]) -> None:
-        """The decode tasks already run ahead; nothing to start."""
-
-    def close(self) -> None:
-        self.refs = {}
 
 
 class _GroupActor:
@@ -83,21 +59,14 @@ class _GroupActor:
             self.ready = True
         return os.getpid()
 
-    def run(self, tasks: dict[str, Any], refs: dict[str, Any] | None) -> list[ShardDone]:
+    def run(self, tasks: dict[str, Any], keeper: tuple[Any, int, int] | None) -> list[ShardDone]:
+        """Process one shard; `keeper`: (the frame keeper, shard, this group's number) when a
+        stage of the group reads frames."""
         for stage in self.stages:
             if stage.name in tasks:
                 apply_threads(stage)
-        frames = None if refs is None else (lambda items, requests: RefFrames(refs))
+        frames = None if keeper is None else (lambda items, requests: KeptFrames(*keeper))
         return process_shard(self.stages, tasks, self.store, frames, self.retries, gate=self.gate)
-
-
-def _decode_task(clip: Any, requests: dict[str, Any], settings: DecodeSettings,
-                 parts: list[list[str]], env: dict[str, str]) -> tuple[Any, ...]:
-    """One clip, one decode pass: its frames split into `parts` (stage names per group),
-    then (error, seconds, bytes)."""
-    os.environ.update(env)
-    got = decode_clip(clip, requests, settings)
-    return (*[got.subset(names) for names in parts], (got.error, got.seconds, got.nbytes))
 
 
 def _res(g: Group, key: str) -> float:
@@ -115,8 +84,7 @@ class RayBackend:
         self.pools: list[list[Any]] = []
         self.free: list[list[Any]] = []
         self.inflight: dict[Any, tuple[int, Any]] = {}
-        self.refs: dict[int, dict[str, list[Any]]] = {}  # shard -> clip -> [part per group]
-        self.stat_refs: dict[int, list[Any]] = {}
+        self.keeper: Any = None
         self.cpu_scale = 1.0
         self.window = 2
         self.groups_: list[Group] = []
@@ -144,7 +112,20 @@ class RayBackend:
             self.pools.append(self._pool(g, run_dir, fc, fg))
         self.free = [list(p) for p in self.pools]
         self.window = max(len(p) for p in self.pools) + 1
+        self._start_keeper(groups)
         return [len(p) for p in self.pools]
+
+    def _start_keeper(self, groups: list[Group]) -> None:
+        """The frame keeper of this pass (no CPU of its own; threaded: every pool calls it);
+        decodes run two of the largest batches ahead."""
+        import ray
+
+        if not any(s.frames() is not None for g in groups for s in g.stages):
+            return
+        parts = [[s.name for s in g.stages] for g in groups]
+        ahead = 2 * max(s.resources.batch_size for g in groups for s in g.stages)
+        self.keeper = ray.remote(FrameKeeper).options(num_cpus=0, max_concurrency=16).remote(
+            self.decode, self.env, parts, self.cpu_scale, ahead)
 
     def _scale(self, groups: list[Group]) -> tuple[float, float]:
         """(cpu factor, gpu factor) so all pools plus one decode slot fit the cluster."""
@@ -178,30 +159,24 @@ class RayBackend:
                                                    self.gate))
 
     def begin_shard(self, work: Work, groups: list[Group]) -> None:
-        """One decode task per clip that some stage of the shard reads frames of."""
+        """Tell the frame keeper which clips of the shard each group reads (nothing is decoded
+        until a group asks for a batch)."""
         import ray
 
         wanting = [s for g in groups for s in g.stages
                    if s.name in work.tasks and s.frames() is not None]
-        if not wanting:
+        if not wanting or self.keeper is None:
             return
-        task = work.tasks[wanting[0].name]
-        items: list[BaseModel] = load_inputs(wanting[0], self.store, task)
-        parts = [[s.name for s in g.stages] for g in groups]
-        remote = ray.remote(_decode_task).options(num_cpus=self.cpu_scale,
-                                                  num_returns=len(parts) + 1)
-        refs: dict[str, list[Any]] = {}
-        stats: list[Any] = []
+        items: list[BaseModel] = load_inputs(wanting[0], self.store, work.tasks[wanting[0].name])
         left_out = self._left_out(work.index)
+        group_of = {s.name: k for k, g in enumerate(groups) for s in g.stages}
+        clips = []
         for item in items:
             requests = {s.name: s.frames() for s in wanting if _wants(work, s, item)
                         and not (item.clip_id in left_out and self.gate.applies(s.name))}
             if requests:
-                got = remote.remote(item, requests, self.decode, parts, self.env)
-                refs[item.clip_id] = list(got[:-1])
-                stats.append(got[-1])
-        self.refs[work.index] = refs
-        self.stat_refs[work.index] = stats
+                clips.append((item, requests, sorted({group_of[n] for n in requests})))
+        ray.get(self.keeper.open.remote(work.index, clips))
 
     def _left_out(self, index: int) -> set[str]:
         """Clips the gate leaves out on this shard (their frames are not decoded for the
@@ -225,9 +200,7 @@ class RayBackend:
         names = [s.name for s in self.groups_[g].stages]
         tasks = {n: work.tasks[n] for n in names if n in work.tasks}
         needs = any(s.frames() is not None for s in self.groups_[g].stages if s.name in tasks)
-        refs = ({cid: parts[g] for cid, parts in self.refs.get(work.index, {}).items()}
-                if needs else None)
-        ref = actor.run.remote(tasks, refs)
+        ref = actor.run.remote(tasks, (self.keeper, work.index, g) if needs else None)
         self.inflight[ref] = (g, actor)
         return ref
 
@@ -245,17 +218,15 @@ class RayBackend:
     def end_shard(self, work: Work) -> None:
         import ray
 
-        self.refs.pop(work.index, None)
-        for ref in self.stat_refs.pop(work.index, []):
-            try:
-                error, seconds, nbytes = ray.get(ref)
-            except ray.exceptions.RayError as exc:
-                error, seconds, nbytes = f"decode task lost: {exc}", 0.0, 0
+        if self.keeper is None:
+            return
+        for error, seconds, nbytes in ray.get(self.keeper.close.remote(work.index)):
             self.stats.add(error, seconds, nbytes)
 
     def close(self) -> None:
         """Cancel what still runs and kill every actor (Ctrl-C, an error, or done)."""
-        stop_actors([a for p in self.pools for a in p], list(self.inflight))
+        keeper = [self.keeper] if self.keeper is not None else []
+        stop_actors([a for p in self.pools for a in p] + keeper, list(self.inflight))
         self.inflight.clear()
 
 
