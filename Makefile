@@ -157,7 +157,7 @@ constraints:
 ## Benchmarks: `make bench-NAME` runs bench/NAME.py (decode, extract, camera, captions,
 ## review_queue, shots, loader, ...), which prints its figures and records them in
 ## bench/results/NAME.json; `make bench` runs them all, then renders docs/benchmarks.md.
-BENCHES := $(basename $(notdir $(filter-out bench/results.py,$(wildcard bench/*.py))))
+BENCHES := $(basename $(notdir $(filter-out bench/results.py bench/baseline.py,$(wildcard bench/*.py))))
 bench-%: install
 	nice $(BIN)/python bench/$*.py
 bench-pose: install-mmpose   # builds DWPose's architecture with mmpose (no hub here)
