@@ -10,10 +10,6 @@ from typing import Any
 
 from any2capins.errors import ConfigError
 from any2capins.io.frames import SampledFrames
-from any2capins.models.modelrefs import TINY_MARKER, is_tiny
-
-__all__ = ["TINY_MARKER", "is_tiny"]  # re-exported: the stages import them from here
-
 
 
 def check_device(device: str, setting: str) -> str:

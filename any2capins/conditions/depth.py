@@ -18,7 +18,6 @@ import numpy as np
 from any2capins.conditions.common import (
     ModelStageMixin,
     check_device,
-    is_tiny,
     load_pretrained,
     torch_dtype,
 )
@@ -28,6 +27,7 @@ from any2capins.io.depth_png import encode_depth_png
 from any2capins.io.frames import FrameRequest
 from any2capins.models.clips import ClipRecord
 from any2capins.models.conditions import DepthRecord, DepthStats
+from any2capins.models.modelrefs import is_tiny
 from any2capins.models.tables import folder
 from any2capins.runtime.frames import frames_failure
 from any2capins.runtime.inputs import Inputs

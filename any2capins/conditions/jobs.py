@@ -88,7 +88,7 @@ def _check_devices(config: object, names: list[str]) -> None:
 
 def _models(config: object, names: list[str]) -> dict[str, dict[str, object]]:
     """Model references per stage with their tiny-model flag, for the run record."""
-    from any2capins.conditions.common import is_tiny
+    from any2capins.models.modelrefs import is_tiny
 
     refs: dict[str, list[str]] = {}
     if "depth" in names:

@@ -8,11 +8,10 @@ Their outputs are meaningless; they exist to exercise the real code end to end.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from any2capins.conditions.common import TINY_MARKER
+from any2capins.models.modelrefs import TINY_MARKER, mark_tiny
 
 COCO_KEYPOINTS = [
     "nose", "left_eye", "right_eye", "left_ear", "right_ear", "left_shoulder", "right_shoulder",
@@ -35,7 +34,7 @@ COCO_CLASSES = [name.replace("_", " ") for name in _COCO.split()]
 def _mark(folder: Path, kind: str, seed: int) -> None:
     info = {"kind": kind, "seed": seed, "random_weights": True,
             "note": "tiny random model written by `any2capins models tiny`; outputs meaningless"}
-    (folder / TINY_MARKER).write_text(json.dumps(info, indent=2), encoding="utf-8")
+    mark_tiny(folder, info)
 
 
 def tiny_depth(folder: Path, seed: int = 0) -> Path:

@@ -32,7 +32,6 @@ from any2capins.conditions.common import (
     ModelStageMixin,
     check_device,
     display_scale,
-    is_tiny,
     torch_dtype,
 )
 from any2capins.conditions.detect import (
@@ -55,6 +54,7 @@ from any2capins.errors import DecodeError
 from any2capins.io.frames import FrameRequest, SampledFrames
 from any2capins.models.clips import ClipRecord
 from any2capins.models.conditions import RefCrop, RefsRecord
+from any2capins.models.modelrefs import is_tiny
 from any2capins.models.tables import folder
 from any2capins.runtime.frames import frames_failure
 from any2capins.runtime.inputs import Inputs

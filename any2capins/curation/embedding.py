@@ -25,9 +25,7 @@ import numpy as np
 
 from any2capins.config.filter import EmbeddingFilter
 from any2capins.errors import ConfigError
-from any2capins.models.modelrefs import is_tiny, mark_tiny
-
-__all__ = ["AestheticHead", "Embedder", "is_tiny", "tiny_clip", "write_aesthetic_head"]
+from any2capins.models.modelrefs import mark_tiny
 
 _LAYER = re.compile(r"^layers\.(\d+)\.(weight|bias)$")
 

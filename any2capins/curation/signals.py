@@ -25,8 +25,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from any2capins.config.filter import FilterConfig
-from any2capins.curation.embedding import AestheticHead, Embedder, is_tiny
+from any2capins.curation.embedding import AestheticHead, Embedder
 from any2capins.curation.ocr import TextDetector, ocr_model_id
+from any2capins.models.modelrefs import is_tiny
 from any2capins.models.quality import QualitySignals
 
 _LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # BT.709

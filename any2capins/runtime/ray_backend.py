@@ -29,6 +29,7 @@ from any2capins.models.common import ShardDone
 from any2capins.runtime.cluster import ensure_ray
 from any2capins.runtime.executors import check_visible, start_actors, stop_actors
 from any2capins.runtime.frames import DecodeStats
+from any2capins.runtime.gate import gate_left_out
 from any2capins.runtime.local_backend import apply_threads, setup_stage
 from any2capins.runtime.ray_frames import FrameKeeper, KeptFrames
 from any2capins.runtime.scheduler import Group, Work, link_groups
@@ -168,7 +169,7 @@ class RayBackend:
         if not wanting or self.keeper is None:
             return
         items: list[BaseModel] = load_inputs(wanting[0], self.store, work.tasks[wanting[0].name])
-        left_out = self._left_out(work.index)
+        left_out = gate_left_out(self.store, self.gate, work.index)  # not decoded for them
         group_of = {s.name: k for k, g in enumerate(groups) for s in g.stages}
         clips = []
         for item in items:
@@ -177,23 +178,6 @@ class RayBackend:
             if requests:
                 clips.append((item, requests, sorted({group_of[n] for n in requests})))
         ray.get(self.keeper.open.remote(work.index, clips))
-
-    def _left_out(self, index: int) -> set[str]:
-        """Clips the gate leaves out on this shard (their frames are not decoded for the
-        gated stages)."""
-        if self.gate is None:
-            return set()
-        from any2capins.models.tables import TABLES
-
-        folder = TABLES[self.gate.table].folder
-        if not self.store.exists(f"{folder}/shard-{index:05d}.parquet"):
-            return set()
-        import pyarrow.parquet as pq
-
-        loc = self.store.data_loc(folder, index)
-        t = pq.read_table(loc.path, filesystem=loc.fs, columns=["clip_id", self.gate.kept])
-        return {c for c, k in zip(*(t.column(n).to_pylist() for n in t.column_names),
-                                  strict=True) if k is False}
 
     def submit(self, g: int, work: Work) -> Any:
         actor = self.free[g].pop(0)

@@ -25,6 +25,7 @@ from any2capins.io.shards import ShardStore
 from any2capins.models.common import ShardDone, TokenUsage
 from any2capins.models.tables import TABLES
 from any2capins.runtime.frames import DecodeStats
+from any2capins.runtime.gate import gate_left_out
 from any2capins.runtime.paths import absolutize
 from any2capins.runtime.progress import StageProgress
 from any2capins.runtime.provenance import Upstream, retry_keys, why_redo
@@ -191,14 +192,7 @@ def gate_digest(store: ShardStore, gate: Gate, index: int) -> str:
     """The gate's verdicts on a shard: a hash of the clips it leaves out (ALL_KEPT: none)."""
     import hashlib
 
-    import pyarrow.parquet as pq
-
-    loc = store.data_loc(TABLES[gate.table].folder, index)
-    if not store.exists(f"{TABLES[gate.table].folder}/shard-{index:05d}.parquet"):
-        return ALL_KEPT
-    t = pq.read_table(loc.path, filesystem=loc.fs, columns=["clip_id", gate.kept])
-    out = sorted(c for c, k in zip(*(t.column(n).to_pylist() for n in t.column_names),
-                                   strict=True) if k is False)
+    out = sorted(gate_left_out(store, gate, index))
     return hashlib.sha256("\n".join(out).encode()).hexdigest()[:16] if out else ALL_KEPT
 
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from any2capins.errors import StageError
 from any2capins.io.shards import ShardStore
-from any2capins.models.common import ErrorRecord, ShardDone, TokenUsage, utc_now
+from any2capins.models.common import ErrorRecord, ShardDone, utc_now
 from any2capins.models.tables import table_of_folder
 from any2capins.runtime.frames import ClipFrames, FrameSource
 from any2capins.runtime.inputs import Inputs, ShardTables
@@ -203,7 +203,7 @@ def _run_chunk(run: _StageRun, chunk: list[BaseModel], inputs: Inputs, max_retri
     for item in chunk:
         if not run.wants(item):
             continue
-        if run.gated(item, tables) or stage.skip(item, inputs) is not None:
+        if run.gated(item, tables):
             run.skipped += 1
         else:
             todo.append(item)
@@ -289,11 +289,3 @@ def _error_row(stage: Stage, shard: int, item: BaseModel, failure: Failure) -> E
         error_class=failure.error_class, message=failure.message[:2000],
         retriable=failure.retriable, attempts=failure.attempts, detail=failure.detail,
     )
-
-
-def usage_of(dones: Sequence[ShardDone]) -> TokenUsage:
-    total = TokenUsage()
-    for d in dones:
-        if d.usage:
-            total = total + d.usage
-    return total

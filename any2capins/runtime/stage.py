@@ -27,6 +27,7 @@ from any2capins.config.base import StageResources
 from any2capins.models.common import ShardDone, TokenUsage
 from any2capins.models.tables import TABLES
 from any2capins.runtime.failure import Failure
+from any2capins.runtime.gate import ALL_KEPT, GATE_SUFFIX, Gate
 
 if TYPE_CHECKING:
     from any2capins.io.frames import FrameRequest
@@ -48,28 +49,6 @@ class SideTable:
     table: str
     columns: tuple[str, ...] | None = None
     lengths: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Gate:
-    """Items a pass leaves out of its stages by another table's verdict: the clips whose row
-    of `table` has `kept` false (the curation filters' `quality` table), counted as skipped,
-    neither rows nor errors. Stages named in `exempt` see every item (the contact sheet)."""
-
-    table: str
-    exempt: frozenset[str] = frozenset()
-    kept: str = "kept"
-    reasons: str = "reasons"
-
-    def applies(self, stage: str) -> bool:
-        return stage not in self.exempt
-
-
-# the upstream entry of a gated stage: the gate's verdicts for its shard, not the identity of
-# the gate table's shard (a shard is redone when the clips it must leave out change, not when
-# the table is rewritten with the same verdicts); a record without it had every clip kept
-GATE_SUFFIX = ":kept"
-ALL_KEPT = "all-kept"
 
 
 @dataclass(frozen=True)
@@ -110,7 +89,7 @@ class Stage(ABC, Generic[InT, OutT]):
     # A fan-out stage returns a list per item (possibly empty) of output records and/or
     # Failures, e.g. one short prompt per condition set of a clip. Its invariant is per planned
     # output: every one is a written row or an error row; `ok_items` counts items without any
-    # failure. For 1:1 stages: input rows = ok items + error rows + items left out by `skip`.
+    # failure. For 1:1 stages: input rows = ok items + error rows + items a pass's gate left out.
     fan_out: ClassVar[bool] = False
     # Clips decoded at once for this stage in-process (the rest of the batch waits); the
     # runtime takes the largest value of the stages running together.
@@ -128,10 +107,6 @@ class Stage(ABC, Generic[InT, OutT]):
     def side_tables(self) -> list[SideTable]:
         """Tables of the same shard joined by clip_id (read once per shard by the runtime)."""
         return []
-
-    def skip(self, item: InT, inputs: Inputs) -> str | None:
-        """A reason to leave `item` out (counted, not an error), or None to process it."""
-        return None
 
     # -- the work ---------------------------------------------------------------------------
     def setup(self) -> None:
